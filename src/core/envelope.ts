@@ -1,0 +1,96 @@
+// Peer envelopes: versioned, JSON-serializable, discriminated on `type`, validated on receipt.
+// A malformed envelope is dropped and counted by the receiver, never thrown (DESIGN.md principle 5).
+import { isId, type AgentId } from "./ids";
+import type { DigestEntry, Member, MemberStatus } from "./membership/member";
+
+export const WIRE_VERSION = 1;
+
+interface Base {
+  v: number;
+  swarm: string;
+  from: AgentId;
+  to: AgentId;
+}
+
+/** A newcomer asks a seed for the membership. */
+export interface JoinMsg extends Base { type: "join"; member: Member }
+/** The seed's answer: its whole membership table. */
+export interface JoinAckMsg extends Base { type: "join_ack"; members: Member[] }
+/** Rumour-mongering: recent membership changes, each retransmitted a bounded number of times. */
+export interface GossipMsg extends Base { type: "gossip"; updates: Member[] }
+/** Push-pull anti-entropy, step 1: my digest. */
+export interface SyncMsg extends Base { type: "sync"; digest: DigestEntry[] }
+/** Step 2: the records you lack, and the ids whose newer record I want from you. */
+export interface SyncAckMsg extends Base { type: "sync_ack"; records: Member[]; want: string[] }
+/** Step 3: the records the other side asked for. */
+export interface SyncPushMsg extends Base { type: "sync_push"; records: Member[] }
+
+export type Envelope = JoinMsg | JoinAckMsg | GossipMsg | SyncMsg | SyncAckMsg | SyncPushMsg;
+export type EnvelopeType = Envelope["type"];
+
+/** Distributes Omit over the union so each variant keeps its own fields. */
+export type Outgoing = Envelope extends infer E ? (E extends Envelope ? Omit<E, "v" | "swarm" | "from"> : never) : never;
+
+const STATUSES: ReadonlySet<string> = new Set<MemberStatus>(["alive", "suspect", "dead", "left"]);
+const MAX_LIST = 5000;
+
+function isNat(x: unknown): x is number {
+  return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+}
+
+export function validMember(x: unknown): x is Member {
+  if (!x || typeof x !== "object") return false;
+  const m = x as Record<string, unknown>;
+  return (
+    isId(m.id) &&
+    isNat(m.inc) &&
+    typeof m.status === "string" &&
+    STATUSES.has(m.status) &&
+    isNat(m.ver) &&
+    Array.isArray(m.caps) &&
+    m.caps.length <= 64 &&
+    m.caps.every((c) => typeof c === "string" && c.length <= 64) &&
+    isNat(m.slots) &&
+    typeof m.load === "number" &&
+    Number.isFinite(m.load) &&
+    m.load >= 0
+  );
+}
+
+function validMembers(x: unknown): x is Member[] {
+  return Array.isArray(x) && x.length <= MAX_LIST && x.every(validMember);
+}
+
+function validDigest(x: unknown): x is DigestEntry[] {
+  return (
+    Array.isArray(x) &&
+    x.length <= MAX_LIST &&
+    x.every((d) => Array.isArray(d) && d.length === 4 && isId(d[0]) && isNat(d[1]) && isNat(d[2]) && d[2] <= 3 && isNat(d[3]))
+  );
+}
+
+/** Returns the envelope if it is well formed for this wire version, else a reason string. */
+export function parseEnvelope(x: unknown): Envelope | string {
+  if (!x || typeof x !== "object") return "not an object";
+  const e = x as Record<string, unknown>;
+  if (e.v !== WIRE_VERSION) return `unsupported wire version ${String(e.v)}`;
+  if (!isId(e.swarm) || !isId(e.from) || !isId(e.to)) return "bad swarm/from/to";
+  switch (e.type) {
+    case "join":
+      return validMember(e.member) ? (e as unknown as Envelope) : "bad join.member";
+    case "join_ack":
+      return validMembers(e.members) ? (e as unknown as Envelope) : "bad join_ack.members";
+    case "gossip":
+      return validMembers(e.updates) ? (e as unknown as Envelope) : "bad gossip.updates";
+    case "sync":
+      return validDigest(e.digest) ? (e as unknown as Envelope) : "bad sync.digest";
+    case "sync_ack":
+      return validMembers(e.records) && Array.isArray(e.want) && e.want.length <= MAX_LIST && e.want.every(isId)
+        ? (e as unknown as Envelope)
+        : "bad sync_ack";
+    case "sync_push":
+      return validMembers(e.records) ? (e as unknown as Envelope) : "bad sync_push.records";
+    default:
+      return `unknown type ${String(e.type)}`;
+  }
+}

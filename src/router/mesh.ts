@@ -1,0 +1,119 @@
+// How the stateless router reaches the mesh: agent stubs, the swarm roster (read from the registry
+// and cached in this isolate for a moment), and choosing the agent a request enters through.
+import type { AgentView } from "../agent/mesh-agent";
+import { agentObjectName, NOT_FOUND, UNAVAILABLE } from "../agent/names";
+import type { SwarmRecord } from "../agent/registry";
+import type { Env } from "../env";
+import { ApiError, badRequest, notFound } from "./errors";
+import { ID_PATTERN } from "../core/ids";
+
+const ROSTER_TTL_MS = 2000;
+const rosterCache = new Map<string, { rec: SwarmRecord; at: number }>();
+
+export function registry(env: Env) {
+  return env.REGISTRY.getByName("global");
+}
+
+export function agentStub(env: Env, swarm: string, agent: string) {
+  return env.AGENT.getByName(agentObjectName(swarm, agent));
+}
+
+export function forgetSwarm(swarmId: string): void {
+  rosterCache.delete(swarmId);
+}
+
+export function rememberSwarm(rec: SwarmRecord): void {
+  rosterCache.set(rec.swarmId, { rec, at: Date.now() });
+}
+
+/** The active swarm's record, or 404. */
+export async function getSwarm(env: Env, swarmId: string, fresh = false): Promise<SwarmRecord> {
+  const hit = rosterCache.get(swarmId);
+  if (!fresh && hit && Date.now() - hit.at < ROSTER_TTL_MS) return hit.rec;
+  const rec = await registry(env).get(swarmId);
+  if (!rec) {
+    rosterCache.delete(swarmId);
+    throw notFound(`Swarm ${swarmId} does not exist.`);
+  }
+  if (rec.status !== "active") {
+    throw notFound(`Swarm ${swarmId} was shut down (DELETE it with ?purge=true to erase it and reuse the id).`);
+  }
+  rememberSwarm(rec);
+  return rec;
+}
+
+export function requireMember(rec: SwarmRecord, agentId: string): void {
+  if (!rec.agents.includes(agentId)) throw notFound(`Agent ${agentId} is not a member of swarm ${rec.swarmId}.`);
+}
+
+/** Map an agent's RPC failure to the contract: crashed → 503 agent_unavailable. */
+export function agentError(err: unknown, agentId: string): ApiError {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (msg.includes(UNAVAILABLE)) {
+    return new ApiError(503, "agent_unavailable", `Agent ${agentId} is not answering (crashed or restarting).`, {
+      agentId,
+    });
+  }
+  if (msg.includes(NOT_FOUND)) return notFound(`Agent ${agentId} has not been initialized or was purged.`);
+  return new ApiError(503, "agent_unavailable", `Agent ${agentId} could not be reached.`, { agentId });
+}
+
+export async function viewOf(env: Env, swarm: string, agent: string): Promise<AgentView> {
+  try {
+    return await agentStub(env, swarm, agent).view();
+  } catch (err) {
+    throw agentError(err, agent);
+  }
+}
+
+/**
+ * The agent a request enters the mesh through: `X-Mesh-Via` when given (a client next to that agent),
+ * otherwise a live agent picked at random, trying others if it does not answer.
+ */
+export async function entryAgent(env: Env, request: Request, rec: SwarmRecord): Promise<AgentView> {
+  const via = request.headers.get("x-mesh-via");
+  if (via !== null) {
+    if (!ID_PATTERN.test(via)) throw badRequest("X-Mesh-Via must be an agent id.", { field: "header.x-mesh-via" });
+    requireMember(rec, via);
+    return viewOf(env, rec.swarmId, via);
+  }
+  const order = shuffled(rec.agents);
+  for (const id of order.slice(0, 5)) {
+    try {
+      const v = await agentStub(env, rec.swarmId, id).view();
+      if (v.state === "active") return v;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new ApiError(503, "no_quorum", `No agent of swarm ${rec.swarmId} answered.`);
+}
+
+export function shuffled<T>(xs: readonly T[]): T[] {
+  const a = xs.slice();
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+export function randomId(prefix: string): string {
+  const b = new Uint8Array(5);
+  crypto.getRandomValues(b);
+  return prefix + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Run `fn` over items with bounded concurrency (Workers cap simultaneous outgoing connections). */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}

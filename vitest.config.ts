@@ -1,0 +1,34 @@
+import { defineConfig } from "vitest/config";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+
+// Two projects: `core` runs the pure protocol cores and the simulator in plain Node;
+// `workers` runs the router and real Durable Objects inside workerd.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "core",
+          environment: "node",
+          include: ["test/core/**/*.test.ts", "test/sim/**/*.test.ts"],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { MESH_TOKEN: "test-token", MESH_CHAOS: "on", MESH_ENV: "test" } },
+          }),
+        ],
+        test: {
+          name: "workers",
+          silent: "passed-only",
+          include: ["test/workers/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
