@@ -5,6 +5,8 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 // `workers` runs the router and real Durable Objects inside workerd.
 export default defineConfig({
   test: {
+    // Agents log every membership change; show those logs only for failing tests.
+    silent: "passed-only",
     projects: [
       {
         test: {
@@ -23,7 +25,6 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
-          silent: "passed-only",
           include: ["test/workers/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

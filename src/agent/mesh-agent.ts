@@ -11,7 +11,7 @@ import type { AgentId } from "../core/ids";
 import type { Member, MemberStatus } from "../core/membership/member";
 import { Rng } from "../core/rng";
 import type { Env } from "../env";
-import { agentObjectName, NOT_FOUND, UNAVAILABLE } from "./names";
+import { agentObjectName, type Refusal } from "./names";
 import { AgentStorage, NO_CHAOS, type ChaosState } from "./storage";
 
 export interface InitParams {
@@ -122,8 +122,10 @@ export class MeshAgent extends DurableObject<Env> {
   }
 
   /** A peer envelope. Replies addressed to the sender ride back inline (one billed call, not two). */
-  async deliver(raw: unknown): Promise<unknown[]> {
-    const core = this.requireCore();
+  async deliver(raw: unknown): Promise<unknown[] | null> {
+    const core = this.core;
+    // A crashed or unknown agent does not answer: the sender sees no reply, as on a real network.
+    if (!core || this.chaos.crashed) return null;
     const from = (raw as { from?: unknown } | null)?.from;
     if (typeof from === "string" && this.cut(from)) {
       this.stats.chaosDropped++;
@@ -139,13 +141,14 @@ export class MeshAgent extends DurableObject<Env> {
     return inline;
   }
 
-  async view(): Promise<AgentView> {
-    this.requireCore();
-    return this.viewSync();
+  async view(): Promise<AgentView | Refusal> {
+    return this.refusal() ?? this.viewSync();
   }
 
-  async leave(): Promise<AgentView> {
-    const core = this.requireCore();
+  async leave(): Promise<AgentView | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
     this.commit(core.leave());
     await this.arm();
     return this.viewSync();
@@ -168,8 +171,10 @@ export class MeshAgent extends DurableObject<Env> {
   }
 
   /** Push a membership table and trigger anti-entropy (topology repair). */
-  async resync(records: Member[]): Promise<string[]> {
-    const core = this.requireCore();
+  async resync(records: Member[]): Promise<string[] | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
     this.commit(core.resync(records));
     await this.arm();
     return core.peers();
@@ -209,8 +214,10 @@ export class MeshAgent extends DurableObject<Env> {
   }
 
   /** Cron health check: is this agent answering, is its alarm armed? Re-arms a stalled alarm. */
-  async health(): Promise<HealthReport> {
-    const core = this.requireCore();
+  async health(): Promise<HealthReport | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
     const alarmAt = await this.ctx.storage.getAlarm();
     const deadline = core.nextDeadline();
     const interval = core.meta.config.gossip.intervalMs;
@@ -226,8 +233,8 @@ export class MeshAgent extends DurableObject<Env> {
   }
 
   /** The full membership records (for topology repair's anti-entropy). */
-  async membershipRecords(): Promise<Member[]> {
-    return this.requireCore().membership();
+  async membershipRecords(): Promise<Member[] | Refusal> {
+    return this.refusal() ?? this.core!.membership();
   }
 
   async getStats(): Promise<AgentStats> {
@@ -280,7 +287,12 @@ export class MeshAgent extends DurableObject<Env> {
     let replies: unknown[];
     try {
       const stub = this.env.AGENT.getByName(agentObjectName(e.swarm, e.to));
-      replies = (await stub.deliver(e)) as unknown[];
+      const r = (await stub.deliver(e)) as unknown[] | null;
+      if (r === null) {
+        this.stats.peerCallFailures++;
+        return;
+      }
+      replies = r;
     } catch {
       this.stats.peerCallFailures++;
       return;
@@ -320,10 +332,11 @@ export class MeshAgent extends DurableObject<Env> {
     this.ctx.waitUntil(this.arm());
   }
 
-  private requireCore(): AgentCore {
-    if (this.chaos.crashed) throw new Error(UNAVAILABLE);
-    if (!this.core) throw new Error(NOT_FOUND);
-    return this.core;
+  /** Why this agent cannot answer, if it cannot (RPC returns it rather than throwing). */
+  private refusal(): Refusal | null {
+    if (this.chaos.crashed) return { refused: "agent_unavailable" };
+    if (!this.core) return { refused: "agent_not_found" };
+    return null;
   }
 
   /** Is the link between this agent and `other` cut by a chaos partition? */

@@ -3,6 +3,14 @@ export function agentObjectName(swarm: string, agent: string): string {
   return `${swarm}/${agent}`;
 }
 
-/** Thrown by an agent that is crashed (chaos) or not initialized; the router maps it to a 4xx/503. */
-export const UNAVAILABLE = "agent_unavailable";
-export const NOT_FOUND = "agent_not_found";
+/**
+ * What an agent returns instead of an answer when it is crashed (chaos) or not initialized. Returned,
+ * not thrown: an expected condition should not show up as an uncaught exception in the logs.
+ */
+export interface Refusal {
+  refused: "agent_unavailable" | "agent_not_found";
+}
+
+export function isRefusal(x: unknown): x is Refusal {
+  return typeof x === "object" && x !== null && "refused" in x;
+}

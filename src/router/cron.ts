@@ -4,6 +4,7 @@
 import type { SwarmHealth } from "../agent/registry";
 import type { Env } from "../env";
 import { agentStub, mapLimit, registry } from "./mesh";
+import { isRefusal } from "../agent/names";
 
 export async function healthCheck(env: Env, now = Date.now()): Promise<Record<string, SwarmHealth>> {
   const swarms = await registry(env).list();
@@ -11,7 +12,8 @@ export async function healthCheck(env: Env, now = Date.now()): Promise<Record<st
   for (const s of swarms) {
     const reports = await mapLimit(s.agents, 16, async (id) => {
       try {
-        return { id, r: await agentStub(env, s.swarmId, id).health() };
+        const r = await agentStub(env, s.swarmId, id).health();
+        return { id, r: isRefusal(r) ? null : r };
       } catch {
         return { id, r: null };
       }

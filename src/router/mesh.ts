@@ -1,7 +1,7 @@
 // How the stateless router reaches the mesh: agent stubs, the swarm roster (read from the registry
 // and cached in this isolate for a moment), and choosing the agent a request enters through.
 import type { AgentView } from "../agent/mesh-agent";
-import { agentObjectName, NOT_FOUND, UNAVAILABLE } from "../agent/names";
+import { agentObjectName, isRefusal, type Refusal } from "../agent/names";
 import type { SwarmRecord } from "../agent/registry";
 import type { Env } from "../env";
 import { ApiError, badRequest, notFound } from "./errors";
@@ -46,24 +46,34 @@ export function requireMember(rec: SwarmRecord, agentId: string): void {
   if (!rec.agents.includes(agentId)) throw notFound(`Agent ${agentId} is not a member of swarm ${rec.swarmId}.`);
 }
 
-/** Map an agent's RPC failure to the contract: crashed → 503 agent_unavailable. */
+/** Map an agent's refusal or RPC failure to the contract: crashed → 503 agent_unavailable. */
 export function agentError(err: unknown, agentId: string): ApiError {
-  const msg = err instanceof Error ? err.message : String(err);
-  if (msg.includes(UNAVAILABLE)) {
+  if (isRefusal(err) && err.refused === "agent_not_found") {
+    return notFound(`Agent ${agentId} has not been initialized or was purged.`);
+  }
+  if (isRefusal(err)) {
     return new ApiError(503, "agent_unavailable", `Agent ${agentId} is not answering (crashed or restarting).`, {
       agentId,
     });
   }
-  if (msg.includes(NOT_FOUND)) return notFound(`Agent ${agentId} has not been initialized or was purged.`);
+  console.error(`agent ${agentId} call failed:`, err);
   return new ApiError(503, "agent_unavailable", `Agent ${agentId} could not be reached.`, { agentId });
 }
 
+/** The answer, or the agent's refusal turned into an ApiError. */
+export function unwrap<T>(r: T | Refusal, agentId: string): T {
+  if (isRefusal(r)) throw agentError(r, agentId);
+  return r;
+}
+
 export async function viewOf(env: Env, swarm: string, agent: string): Promise<AgentView> {
+  let r: AgentView | Refusal;
   try {
-    return await agentStub(env, swarm, agent).view();
+    r = await agentStub(env, swarm, agent).view();
   } catch (err) {
     throw agentError(err, agent);
   }
+  return unwrap(r, agent);
 }
 
 /**
@@ -81,7 +91,7 @@ export async function entryAgent(env: Env, request: Request, rec: SwarmRecord): 
   for (const id of order.slice(0, 5)) {
     try {
       const v = await agentStub(env, rec.swarmId, id).view();
-      if (v.state === "active") return v;
+      if (!isRefusal(v) && v.state === "active") return v;
     } catch {
       // try the next one
     }

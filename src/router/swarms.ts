@@ -11,8 +11,9 @@ import { readJson } from "./body";
 import { ApiError, badRequest, json } from "./errors";
 import {
   agentError, agentStub, entryAgent, forgetSwarm, getSwarm, mapLimit, randomId, registry, rememberSwarm,
-  requireMember, shuffled, viewOf,
+  requireMember, shuffled, unwrap, viewOf,
 } from "./mesh";
+import { isRefusal } from "../agent/names";
 import { Chaos, CreateSwarm, DeleteSwarmQuery, EmptyQuery, parse, pathId, SpawnAgent } from "./schemas";
 
 const FANOUT_LIMIT = 16;
@@ -63,7 +64,8 @@ export async function listSwarms(req: IRequest, env: Env): Promise<Response> {
 async function modeOf(env: Env, rec: SwarmRecord): Promise<"read-write" | "read-only"> {
   for (const id of shuffled(rec.agents).slice(0, 3)) {
     try {
-      return (await agentStub(env, rec.swarmId, id).view()).mode;
+      const v = await agentStub(env, rec.swarmId, id).view();
+      if (!isRefusal(v)) return v.mode;
     } catch {
       // try another
     }
@@ -73,7 +75,8 @@ async function modeOf(env: Env, rec: SwarmRecord): Promise<"read-write" | "read-
 
 export async function getSwarmStatus(req: IRequest, env: Env): Promise<Response> {
   parse(EmptyQuery, query(req), "query");
-  const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"));
+  // Fresh from the registry: the status shows the latest cron health record.
+  const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"), true);
   if (rec.agents.length === 0) {
     return json({
       swarmId: rec.swarmId, config: rec.config, mode: "read-write", leader: null, connectivity: 1,
@@ -180,11 +183,13 @@ export async function removeAgent(req: IRequest, env: Env): Promise<Response> {
   const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"), true);
   const agentId = pathId(req.params.agentId, "agentId");
   requireMember(rec, agentId);
+  let left;
   try {
-    await agentStub(env, rec.swarmId, agentId).leave();
+    left = await agentStub(env, rec.swarmId, agentId).leave();
   } catch (err) {
     throw agentError(err, agentId);
   }
+  unwrap(left, agentId);
   await registry(env).agentLeft(rec.swarmId, agentId);
   forgetSwarm(rec.swarmId);
   return json({ agentId, left: true });
@@ -199,7 +204,8 @@ export async function optimizeTopology(req: IRequest, env: Env): Promise<Respons
   // merged table to each, and let every agent recompute its overlay from the same live set.
   const tables = await mapLimit(rec.agents, FANOUT_LIMIT, async (id) => {
     try {
-      return await agentStub(env, rec.swarmId, id).membershipRecords();
+      const t = await agentStub(env, rec.swarmId, id).membershipRecords();
+      return isRefusal(t) ? null : t;
     } catch {
       return null;
     }
@@ -210,8 +216,7 @@ export async function optimizeTopology(req: IRequest, env: Env): Promise<Respons
   const repaired: string[] = [];
   await mapLimit(rec.agents, FANOUT_LIMIT, async (id) => {
     try {
-      await agentStub(env, rec.swarmId, id).resync(records);
-      repaired.push(id);
+      if (!isRefusal(await agentStub(env, rec.swarmId, id).resync(records))) repaired.push(id);
     } catch {
       // crashed agents are left out of the overlay by those who know it
     }
@@ -224,7 +229,7 @@ async function measure(env: Env, rec: SwarmRecord): Promise<TopologyStats & { an
   const views = await mapLimit(rec.agents, FANOUT_LIMIT, async (id) => {
     try {
       const v = await agentStub(env, rec.swarmId, id).view();
-      return v.state === "active" ? v : null;
+      return !isRefusal(v) && v.state === "active" ? v : null;
     } catch {
       return null;
     }

@@ -1,0 +1,119 @@
+import { describe, expect, test } from "vitest";
+import { env } from "cloudflare:workers";
+import {
+  createExecutionContext, createScheduledController, evictDurableObject, runInDurableObject, waitOnExecutionContext,
+} from "cloudflare:test";
+import worker from "../../src/index";
+import type { MeshAgent } from "../../src/agent/mesh-agent";
+import { api, sleep, waitFor } from "./helpers";
+
+const stub = (swarm: string, agent: string) => env.AGENT.getByName(`${swarm}/${agent}`);
+const view = async (swarm: string, agent: string) => (await api("GET", `/v1/swarms/${swarm}/agents/${agent}`)).body;
+const inc = (v: any, id: string) => v.membership.find((m: any) => m.agentId === id)?.incarnation;
+
+describe("restart and eviction", () => {
+  test("an evicted agent comes back with its membership and peers from SQLite and rejoins", async () => {
+    await api("POST", "/v1/swarms", { swarmId: "evict", agents: 8, gossip: { intervalMs: 50 } });
+    const before = await view("evict", "agent-3");
+    expect(before.membership).toHaveLength(8);
+
+    await evictDurableObject(stub("evict", "agent-3"));
+    const after = await view("evict", "agent-3");
+    // Same membership and peers, restored from storage rather than re-sent by the router.
+    expect(after.membership.map((m: any) => m.agentId)).toEqual(before.membership.map((m: any) => m.agentId));
+    expect(after.peers).toEqual(before.peers);
+    // It rejoined with a higher incarnation, and the others learn it by gossip.
+    expect(after.incarnation).toBe(before.incarnation + 1);
+    await waitFor(async () => {
+      const others = await Promise.all(["agent-1", "agent-5", "agent-8"].map((a) => view("evict", a)));
+      return others.every((v) => inc(v, "agent-3") === after.incarnation);
+    }, 10_000);
+  });
+
+  test("chaos crash: the agent stops answering and stops its alarm; restart brings it back from storage", async () => {
+    await api("POST", "/v1/swarms", { swarmId: "crash", agents: 6, gossip: { intervalMs: 50 } });
+    const before = await view("crash", "agent-2");
+    const crashed = await api("POST", "/v1/swarms/crash/chaos", { action: "crash", agents: ["agent-2"] });
+    expect(crashed.status).toBe(200);
+    expect(crashed.body.applied).toEqual(["agent-2"]);
+
+    const r = await api("GET", "/v1/swarms/crash/agents/agent-2");
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe("agent_unavailable");
+    expect(await runInDurableObject(stub("crash", "agent-2"), (_i: MeshAgent, s) => s.storage.getAlarm())).toBeNull();
+    const alarms0 = (await stub("crash", "agent-2").getStats()).alarms;
+    await sleep(300);
+    expect((await stub("crash", "agent-2").getStats()).alarms).toBe(alarms0);
+
+    // Entering the mesh without X-Mesh-Via still works: the router picks an agent that answers.
+    for (let i = 0; i < 5; i++) expect((await api("GET", "/v1/swarms/crash")).status).toBe(200);
+
+    expect((await api("POST", "/v1/swarms/crash/chaos", { action: "restart", agents: ["agent-2"] })).status).toBe(200);
+    const back = await view("crash", "agent-2");
+    expect(back.membership).toHaveLength(6);
+    expect(back.peers).toEqual(before.peers);
+    expect(back.incarnation).toBeGreaterThan(before.incarnation);
+    expect(await runInDurableObject(stub("crash", "agent-2"), (_i: MeshAgent, s) => s.storage.getAlarm())).not.toBeNull();
+    await waitFor(async () => inc(await view("crash", "agent-6"), "agent-2") === back.incarnation, 10_000);
+  });
+
+  test("chaos partition drops every envelope across groups until heal", async () => {
+    await api("POST", "/v1/swarms", { swarmId: "part", agents: 8, gossip: { intervalMs: 40 } });
+    const groups = [["agent-1", "agent-2", "agent-3", "agent-4"], ["agent-5", "agent-6", "agent-7", "agent-8"]];
+    expect((await api("POST", "/v1/swarms/part/chaos", { action: "partition", groups })).status).toBe(200);
+    // A leave on side A spreads within A only.
+    expect((await api("DELETE", "/v1/swarms/part/agents/agent-2")).status).toBe(200);
+    await waitFor(async () => {
+      const vs = await Promise.all(["agent-1", "agent-3", "agent-4"].map((a) => view("part", a)));
+      return vs.every((v) => v.membership.find((m: any) => m.agentId === "agent-2").status === "left");
+    }, 10_000);
+    await sleep(600); // many gossip rounds: side B must still not know
+    for (const a of groups[1]) {
+      const v = await view("part", a);
+      expect(v.membership.find((m: any) => m.agentId === "agent-2").status).toBe("alive");
+    }
+    const dropped = (await Promise.all(groups[1].map((a) => stub("part", a).getStats()))).reduce((s, x) => s + x.chaosDropped, 0);
+    expect(dropped).toBeGreaterThan(0);
+
+    expect((await api("POST", "/v1/swarms/part/chaos", { action: "heal" })).status).toBe(200);
+    await waitFor(async () => {
+      const vs = await Promise.all(groups[1].map((a) => view("part", a)));
+      return vs.every((v) => v.membership.find((m: any) => m.agentId === "agent-2").status === "left");
+    }, 10_000);
+  });
+
+  test("topology/optimize repairs inconsistent views and reports before/after", async () => {
+    await api("POST", "/v1/swarms", { swarmId: "opt", agents: 10, gossip: { intervalMs: 2000 } });
+    const groups = [["agent-1", "agent-2", "agent-3", "agent-4", "agent-5"], ["agent-6", "agent-7", "agent-8", "agent-9", "agent-10"]];
+    await api("POST", "/v1/swarms/opt/chaos", { action: "partition", groups });
+    await api("DELETE", "/v1/swarms/opt/agents/agent-7"); // only side B hears it at first
+    const r = await api("POST", "/v1/swarms/opt/topology/optimize");
+    expect(r.status).toBe(200);
+    expect(r.body.after.degree.min).toBeGreaterThanOrEqual(3);
+    expect(r.body.after.degree.max).toBeLessThanOrEqual(5);
+    expect(r.body.after.asymmetricEdges).toBe(0);
+    expect(r.body.after.redundantPaths).toBe(true);
+    expect(r.body.after.connected).toBe(true);
+    expect(r.body.after.diameter).toBeGreaterThan(0);
+    expect(r.body.before.asymmetricEdges).toBeGreaterThan(0);
+    expect(r.body.after.nodes).toBe(9);
+  });
+});
+
+describe("cron health check", () => {
+  test("records which agents answer and re-arms a stalled alarm", async () => {
+    await api("POST", "/v1/swarms", { swarmId: "cron", agents: 5, gossip: { intervalMs: 60_000 } });
+    await api("POST", "/v1/swarms/cron/chaos", { action: "crash", agents: ["agent-4"] });
+    // Stall agent-2: its alarm disappears without the agent knowing.
+    await runInDurableObject(stub("cron", "agent-2"), (_i: MeshAgent, s) => s.storage.deleteAlarm());
+    expect(await runInDurableObject(stub("cron", "agent-2"), (_i: MeshAgent, s) => s.storage.getAlarm())).toBeNull();
+
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env as any, ctx);
+    await waitOnExecutionContext(ctx);
+
+    const status = await api("GET", "/v1/swarms/cron");
+    expect(status.body.health).toMatchObject({ agents: 5, answering: 4, unreachable: ["agent-4"], rearmed: ["agent-2"] });
+    expect(await runInDurableObject(stub("cron", "agent-2"), (_i: MeshAgent, s) => s.storage.getAlarm())).not.toBeNull();
+  });
+});
