@@ -94,7 +94,8 @@ export class MeshAgent extends DurableObject<Env> {
       this.store.migrate();
       this.chaos = this.store.loadChaos();
       this.scheduledAlarm = await ctx.storage.getAlarm();
-      if (!this.chaos.crashed) this.restoreFromStorage();
+      // Constructed with state on disk: an eviction (or a deploy) — not a crash — so no new incarnation.
+      if (!this.chaos.crashed) this.restoreFromStorage(false);
     });
   }
 
@@ -175,7 +176,7 @@ export class MeshAgent extends DurableObject<Env> {
     const refused = this.refusal();
     if (refused) return refused;
     const core = this.core!;
-    this.commit(core.resync(records));
+    this.commit(core.resync(records, Date.now()));
     await this.arm();
     return core.peers();
   }
@@ -194,7 +195,7 @@ export class MeshAgent extends DurableObject<Env> {
         this.chaos = { ...this.chaos, crashed: false };
         this.store.saveChaos(this.chaos);
         this.core = null;
-        this.restoreFromStorage();
+        this.restoreFromStorage(true);
         await this.arm();
         break;
       case "partition":
@@ -323,10 +324,10 @@ export class MeshAgent extends DurableObject<Env> {
 
   // ---- helpers --------------------------------------------------------------------------------
 
-  private restoreFromStorage(): void {
+  private restoreFromStorage(afterCrash: boolean): void {
     const p = this.store.load();
     if (!p) return;
-    const { core, effects } = AgentCore.restore(p, Date.now(), this.rng.fork());
+    const { core, effects } = AgentCore.restore(p, Date.now(), this.rng.fork(), { bumpIncarnation: afterCrash });
     this.core = core;
     this.commit(effects);
     this.ctx.waitUntil(this.arm());

@@ -2,6 +2,21 @@
 // Inputs: a tick (`now`), a peer envelope, a command. Outputs: Effects — records to persist,
 // envelopes to send, the next deadline. No clock, no randomness of its own, no I/O: the
 // Durable Object shell and the simulator both drive this same code.
+//
+// Membership is SWIM (Das, Gupta, Motivala 2002) with Lifeguard's refinements (Dadgar et al. 2018),
+// as in hashicorp/memberlist:
+//  - each probe round an agent pings those of its 3–5 overlay peers it has not heard from lately
+//    (a ping also tells the target its prober is alive, so each link is probed about once a round);
+//  - a missed ack triggers indirect probes through k other members;
+//  - a member that still does not answer becomes `suspect` at its incarnation; the suspect record
+//    carries who failed to reach it, and every other monitor of that member probes it at once to
+//    confirm or not (the seed's "failure confirmation protocol");
+//  - the suspicion timeout shrinks as independent confirmations arrive (Lifeguard §4.2), and `dead`
+//    is declared only when a quorum of the member's monitors confirmed it;
+//  - a live member that hears it is suspected refutes with a higher incarnation (SWIM §4.2).
+// Dissemination: new information is pushed at once to `fanout` random members (infect-and-forward),
+// retransmitted a bounded number of times on later rounds and piggybacked on probes, and repaired by
+// periodic push-pull anti-entropy. A quiet swarm stretches its round interval (bounded) to save cost.
 import type { SwarmConfig } from "./config";
 import { parseEnvelope, WIRE_VERSION, type Envelope, type Outgoing } from "./envelope";
 import type { AgentId } from "./ids";
@@ -10,12 +25,13 @@ import {
   digestNewer,
   digestOf,
   isLive,
+  mergeConfirmations,
   supersedes,
   type DigestEntry,
   type Member,
 } from "./membership/member";
 import type { Rng } from "./rng";
-import { buildOverlay } from "./topology/overlay";
+import { buildOverlay, type Graph } from "./topology/overlay";
 
 /** What must survive a restart besides the membership table. */
 export interface AgentMeta {
@@ -36,7 +52,7 @@ export interface Effects {
   send: Envelope[];
   /** Non-null when the meta row changed. */
   meta: AgentMeta | null;
-  /** Member rows to upsert (only persistent fields changed: inc, status, ver, caps, slots). */
+  /** Member rows to upsert (only persistent fields changed: inc, status, ver, caps, slots, by). */
   members: Member[];
   /** Earliest time the core wants `tick` called, or null for never. */
   nextDeadline: number | null;
@@ -49,16 +65,37 @@ export interface Counters {
   envelopesOut: number;
   invalidDropped: number;
   ticks: number;
+  probeRounds: number;
+  pings: number;
+  indirectProbes: number;
+  suspicionsRaised: number;
+  refutations: number;
+  deathsDeclared: number;
+  membershipChanges: number;
 }
 
-/** How many updates ride on one gossip envelope (memberlist bounds by packet size; we bound by count). */
-const MAX_UPDATES_PER_MESSAGE = 64;
-/** memberlist's RetransmitMult: each update is sent about λ·log10(n+1) times. */
-const RETRANSMIT_MULT = 4;
-/** One push-pull anti-entropy exchange every this many ticks, on average. */
-const SYNC_EVERY_TICKS = 10;
-/** How many seeds a newcomer asks at once. */
-const JOIN_SEEDS = 3;
+/** Tunables that are not part of the swarm config (memberlist's defaults where they apply). */
+export const TUNING = {
+  /** How many updates ride on one gossip envelope. */
+  maxUpdatesPerMessage: 64,
+  /** How many updates ride piggyback on a ping or ack. */
+  maxPiggyback: 8,
+  /** memberlist's RetransmitMult: each update is sent about λ·log10(n+1) times. */
+  retransmitMult: 4,
+  /** One push-pull anti-entropy exchange every this many probe rounds, on average. */
+  syncEveryRounds: 10,
+  /** How many seeds a newcomer asks at once. */
+  joinSeeds: 3,
+  /** SWIM's k: members asked to probe indirectly. */
+  indirectProbes: 3,
+  /** Expected independent confirmations (Lifeguard's K). */
+  expectedConfirmations: 3,
+  /** Suspicion timeout bounds as fractions of failure.timeoutMs (Lifeguard's min/max). */
+  suspicionMinRatio: 0.7,
+  /** Quiet probe rounds before the interval stretches one step (×1.5), and the largest stretch. */
+  quietRoundsPerStep: 5,
+  maxStretch: 3,
+} as const;
 
 export interface CreateOptions {
   swarm: string;
@@ -74,23 +111,58 @@ export interface CreateOptions {
   rng: Rng;
 }
 
+export interface RestoreOptions {
+  /** After a crash: come back at a higher incarnation so that anyone who buried us takes us back. */
+  bumpIncarnation?: boolean;
+}
+
+interface Probe {
+  target: string;
+  stage: "direct" | "indirect";
+  deadline: number;
+}
+
+interface Relay {
+  requester: string;
+  seq: number;
+  deadline: number;
+}
+
 export class AgentCore {
   readonly meta: AgentMeta;
   private readonly members = new Map<string, Member>();
   private readonly rumors = new Map<string, { m: Member; sent: number }>();
   private readonly lastHeard = new Map<string, number>();
+  private readonly probes = new Map<number, Probe>();
+  private readonly probing = new Map<string, number>();
+  private readonly relays = new Map<number, Relay>();
+  private readonly suspicionStart = new Map<string, number>();
+  private readonly suspicionCheckAt = new Map<string, number>();
+  private readonly eager = new Map<string, Member>();
   private readonly rng: Rng;
-  private nextTickAt: number;
-  private peerCache: string[] | null = null;
+  private seq: number;
+  private now = 0;
+  private nextProbeAt: number;
+  private nextGossipAt: number;
+  private quietRounds = 0;
+  private changedThisRound = false;
+  private overlayCache: Graph | null = null;
   private liveCache: string[] | null = null;
-  readonly counters: Counters = { envelopesIn: 0, envelopesOut: 0, invalidDropped: 0, ticks: 0 };
+  readonly counters: Counters = {
+    envelopesIn: 0, envelopesOut: 0, invalidDropped: 0, ticks: 0, probeRounds: 0, pings: 0, indirectProbes: 0,
+    suspicionsRaised: 0, refutations: 0, deathsDeclared: 0, membershipChanges: 0,
+  };
   private out: Effects;
 
   private constructor(meta: AgentMeta, rng: Rng, now: number) {
     this.meta = meta;
     this.rng = rng;
-    // A random phase spreads the swarm's ticks over the interval instead of firing all at once.
-    this.nextTickAt = now + Math.max(1, Math.floor(rng.next() * meta.config.gossip.intervalMs));
+    this.now = now;
+    this.seq = rng.int(1 << 30);
+    // A random phase spreads the swarm's rounds over the interval instead of firing all at once.
+    const phase = Math.max(1, Math.floor(rng.next() * meta.config.failure.heartbeatMs));
+    this.nextProbeAt = now + phase;
+    this.nextGossipAt = now + phase;
     this.out = emptyEffects();
   }
 
@@ -115,50 +187,53 @@ export class AgentCore {
   }
 
   /**
-   * Rebuild from storage after a restart or eviction: memory (rumour queue, last-heard times) is lost,
-   * storage is kept. The agent rejoins through its previous peers with a higher incarnation, so that
-   * anyone who suspected or buried it meanwhile takes it back (SWIM §4.2 refutation).
+   * Rebuild from storage after an eviction or a crash: memory (rumours, last-heard times, timers) is
+   * lost, storage is kept. The agent pulls fresh state from its previous peers (a join round); after
+   * a crash it also comes back at a higher incarnation.
    */
-  static restore(p: PersistedAgent, now: number, rng: Rng): { core: AgentCore; effects: Effects } {
+  static restore(p: PersistedAgent, now: number, rng: Rng, opts: RestoreOptions = {}): { core: AgentCore; effects: Effects } {
     const core = new AgentCore({ ...p.meta }, rng, now);
-    for (const m of p.members) core.members.set(m.id, cloneMember(m));
+    for (const m of p.members) {
+      core.members.set(m.id, cloneMember(m));
+      if (m.status === "suspect") core.suspicionStart.set(m.id, now);
+    }
     const me = core.members.get(p.meta.self);
     if (!me) throw new Error("persisted state lacks the agent's own record");
     if (core.meta.state === "active") {
-      const next: Member = { ...me, inc: me.inc + 1, ver: me.ver + 1, status: "alive" };
-      core.members.set(me.id, next);
-      core.out.members.push(cloneMember(next));
-      core.enqueueRumor(next);
+      if (opts.bumpIncarnation || me.status !== "alive") {
+        const next: Member = { ...me, inc: me.inc + 1, ver: me.ver + 1, status: "alive" };
+        delete next.by;
+        core.members.set(me.id, next);
+        core.out.members.push(cloneMember(next));
+        core.enqueueRumor(next);
+        core.eager.set(next.id, next);
+        core.out.events.push(`restarted ${p.meta.self} at incarnation ${next.inc}; rejoining`);
+      } else {
+        core.out.events.push(`restored ${p.meta.self} from storage; rejoining`);
+      }
       core.join(core.peers());
-      core.out.events.push(`restored ${p.meta.self} at incarnation ${next.inc}; rejoining`);
     }
     return { core, effects: core.flush() };
   }
 
   // ---- inputs -------------------------------------------------------------------------------
 
-  /** Called when the alarm fires. Idempotent: an early or repeated call does nothing. */
+  /** Called when the alarm fires. Idempotent: only what is due runs; an early call does nothing. */
   tick(now: number): Effects {
+    this.now = now;
     if (this.meta.state !== "active") return this.flush();
-    if (now < this.nextTickAt) return this.flush();
     this.counters.ticks++;
-    this.nextTickAt = now + this.meta.config.gossip.intervalMs;
-    const targets = this.gossipTargets(this.meta.config.gossip.fanout);
-    if (this.rumors.size > 0 && targets.length > 0) {
-      for (const to of targets) {
-        const updates = this.takeRumors();
-        if (updates.length === 0) break;
-        this.send({ type: "gossip", to: to as AgentId, updates });
-      }
-    }
-    if (targets.length > 0 && this.rng.int(SYNC_EVERY_TICKS) === 0) {
-      this.send({ type: "sync", to: targets[0] as AgentId, digest: this.digest() });
-    }
+    this.expireProbes(now);
+    this.expireRelays(now);
+    this.checkSuspicions(now);
+    if (now >= this.nextProbeAt) this.probeRound(now);
+    if (now >= this.nextGossipAt) this.gossipRound(now);
     return this.flush();
   }
 
   /** A peer envelope arrived (unvalidated input from the network). */
   receive(raw: unknown, now: number): Effects {
+    this.now = now;
     const env = parseEnvelope(raw);
     if (typeof env === "string") {
       this.counters.invalidDropped++;
@@ -186,7 +261,7 @@ export class AgentCore {
     this.out.members.push(cloneMember(next));
     this.meta.state = "left";
     this.out.meta = { ...this.meta };
-    for (const to of this.gossipTargets(2 * this.meta.config.gossip.fanout)) {
+    for (const to of this.randomMembers(2 * this.meta.config.gossip.fanout)) {
       this.send({ type: "gossip", to: to as AgentId, updates: [cloneMember(next)] });
     }
     this.out.events.push(`${me.id} left the swarm`);
@@ -206,10 +281,19 @@ export class AgentCore {
    * Anti-entropy pushed from outside (topology repair): merge a membership table and ask a spread of
    * members for theirs, so views converge now instead of at the next sync.
    */
-  resync(records: Member[]): Effects {
-    for (const m of records) this.merge(m);
-    const targets = this.gossipTargets(this.meta.config.gossip.fanout);
-    for (const to of targets) this.send({ type: "sync", to: to as AgentId, digest: this.digest() });
+  resync(records: Member[], now: number): Effects {
+    this.now = now;
+    for (const m of records) this.merge(m, null);
+    for (const to of this.randomMembers(this.meta.config.gossip.fanout)) {
+      this.send({ type: "sync", to: to as AgentId, digest: this.digest() });
+    }
+    return this.flush();
+  }
+
+  /** Probe one member now, out of turn (fault-tolerance `heartbeat_monitor` / `failover_recovery`). */
+  probeNow(target: string, now: number): Effects {
+    this.now = now;
+    if (this.meta.state === "active" && target !== this.meta.self && this.members.has(target)) this.ping(target, now);
     return this.flush();
   }
 
@@ -231,6 +315,20 @@ export class AgentCore {
     return this.lastHeard.get(id);
   }
 
+  /** Suspicion detail for one member, as this agent sees it. */
+  suspicion(id: string): { since: number; deadline: number; confirmations: string[]; quorum: number } | null {
+    const m = this.members.get(id);
+    if (!m || m.status !== "suspect") return null;
+    const since = this.suspicionStart.get(id) ?? this.now;
+    const monitors = this.monitorsOf(id);
+    return {
+      since,
+      deadline: since + this.suspicionTimeout(m),
+      confirmations: (m.by ?? []).slice(),
+      quorum: Math.floor(monitors.length / 2) + 1,
+    };
+  }
+
   /** Live member ids (alive or suspect), self included, sorted. */
   liveIds(): string[] {
     if (!this.liveCache) {
@@ -244,15 +342,152 @@ export class AgentCore {
   /** This agent's 3–5 connections: its neighbourhood in the overlay of the live members it knows. */
   peers(): string[] {
     if (this.meta.state !== "active") return [];
-    if (!this.peerCache) {
-      const g = buildOverlay(this.liveIds());
-      this.peerCache = Array.from(g.get(this.meta.self) ?? []).sort();
-    }
-    return this.peerCache;
+    return this.monitorsOf(this.meta.self);
+  }
+
+  /** The current round interval multiplier (1 = configured cadence; grows while the swarm is quiet). */
+  stretch(): number {
+    return Math.min(TUNING.maxStretch, 1 + 0.5 * Math.floor(this.quietRounds / TUNING.quietRoundsPerStep));
   }
 
   nextDeadline(): number | null {
-    return this.meta.state === "active" ? this.nextTickAt : null;
+    if (this.meta.state !== "active") return null;
+    let d = this.nextProbeAt;
+    if (this.rumors.size > 0) d = Math.min(d, this.nextGossipAt);
+    for (const p of this.probes.values()) d = Math.min(d, p.deadline);
+    for (const r of this.relays.values()) d = Math.min(d, r.deadline);
+    for (const t of this.suspicionCheckAt.values()) d = Math.min(d, t);
+    return d;
+  }
+
+  // ---- rounds -------------------------------------------------------------------------------
+
+  private get probeTimeoutMs(): number {
+    return Math.max(2, Math.min(500, Math.floor(this.meta.config.failure.heartbeatMs / 5)));
+  }
+
+  private probeRound(now: number): void {
+    this.counters.probeRounds++;
+    if (this.changedThisRound) this.quietRounds = 0;
+    else this.quietRounds++;
+    this.changedThisRound = false;
+    const period = this.meta.config.failure.heartbeatMs * this.stretch();
+    this.nextProbeAt = now + period;
+    for (const p of this.peers()) {
+      if (this.probing.has(p)) continue;
+      // Heard from it within this round (it pinged us, or answered): the link is known good.
+      const heard = this.lastHeard.get(p);
+      if (heard !== undefined && heard > now - period) continue;
+      this.ping(p, now);
+    }
+    if (this.rng.int(TUNING.syncEveryRounds) === 0) {
+      const [to] = this.randomMembers(1);
+      if (to) this.send({ type: "sync", to: to as AgentId, digest: this.digest() });
+    }
+  }
+
+  private gossipRound(now: number): void {
+    this.nextGossipAt = now + this.meta.config.gossip.intervalMs * this.stretch();
+    if (this.rumors.size === 0) return;
+    for (const to of this.randomMembers(this.meta.config.gossip.fanout)) {
+      const updates = this.takeRumors(TUNING.maxUpdatesPerMessage);
+      if (updates.length === 0) break;
+      this.send({ type: "gossip", to: to as AgentId, updates });
+    }
+  }
+
+  private ping(target: string, now: number): void {
+    const seq = ++this.seq;
+    this.probes.set(seq, { target, stage: "direct", deadline: now + this.probeTimeoutMs });
+    this.probing.set(target, seq);
+    this.counters.pings++;
+    this.send({ type: "ping", to: target as AgentId, seq, updates: this.piggyback(target) });
+  }
+
+  private expireProbes(now: number): void {
+    for (const [seq, p] of this.probes) {
+      if (p.deadline > now) continue;
+      const m = this.members.get(p.target);
+      if (!m || !isLive(m)) {
+        this.endProbe(seq, p.target);
+        continue;
+      }
+      if (p.stage === "direct") {
+        // SWIM §3.1: ask k others to probe it for us; a lossy link is not a dead member.
+        const helpers = this.randomMembers(TUNING.indirectProbes, p.target);
+        if (helpers.length > 0) {
+          p.stage = "indirect";
+          p.deadline = now + 2 * this.probeTimeoutMs;
+          this.counters.indirectProbes++;
+          for (const h of helpers) this.send({ type: "ping_req", to: h as AgentId, seq, target: p.target as AgentId });
+          continue;
+        }
+      }
+      this.endProbe(seq, p.target);
+      this.suspect(p.target, now);
+    }
+  }
+
+  private endProbe(seq: number, target: string): void {
+    this.probes.delete(seq);
+    if (this.probing.get(target) === seq) this.probing.delete(target);
+  }
+
+  private expireRelays(now: number): void {
+    for (const [seq, r] of this.relays) if (r.deadline <= now) this.relays.delete(seq);
+  }
+
+  /** Lifeguard §4.2: timeout = max(min, max − (max − min)·log(C+1)/log(K+1)), C = confirmations beyond the first. */
+  private suspicionTimeout(m: Member): number {
+    const max = this.meta.config.failure.timeoutMs;
+    const min = Math.floor(max * TUNING.suspicionMinRatio);
+    const c = Math.max(0, (m.by?.length ?? 1) - 1);
+    const k = TUNING.expectedConfirmations;
+    const t = max - ((max - min) * Math.log(c + 1)) / Math.log(k + 1);
+    return Math.max(min, Math.floor(t));
+  }
+
+  /** The agents that monitor `id`: its neighbours in the overlay of the live members. */
+  private monitorsOf(id: string): string[] {
+    if (!this.overlayCache) this.overlayCache = buildOverlay(this.liveIds());
+    return Array.from(this.overlayCache.get(id) ?? []).sort();
+  }
+
+  private suspect(target: string, now: number): void {
+    const m = this.members.get(target);
+    if (!m || m.status !== "alive" && m.status !== "suspect") return;
+    const by = new Set(m.by && m.status === "suspect" ? m.by : []);
+    if (m.status === "suspect" && by.has(this.meta.self)) return;
+    by.add(this.meta.self);
+    const next: Member = { ...cloneMember(m), status: "suspect", by: Array.from(by).sort() };
+    if (m.status === "alive") {
+      this.counters.suspicionsRaised++;
+      this.out.events.push(`suspect ${target} (no ack at incarnation ${m.inc})`);
+    }
+    this.accept(next, m, now);
+  }
+
+  private checkSuspicions(now: number): void {
+    for (const [id, at] of this.suspicionCheckAt) {
+      if (at > now) continue;
+      const m = this.members.get(id);
+      if (!m || m.status !== "suspect") {
+        this.suspicionCheckAt.delete(id);
+        continue;
+      }
+      const monitors = this.monitorsOf(id);
+      const quorum = Math.floor(monitors.length / 2) + 1;
+      const confirmations = (m.by ?? []).filter((b) => monitors.includes(b)).length;
+      if (confirmations >= quorum) {
+        this.counters.deathsDeclared++;
+        this.out.events.push(`dead ${id}: ${confirmations}/${monitors.length} monitors confirmed`);
+        this.accept({ ...cloneMember(m), status: "dead" }, m, now);
+        this.suspicionCheckAt.delete(id);
+      } else {
+        // No quorum yet: the monitors are still probing. Look again a probe period later.
+        this.suspicionCheckAt.set(id, now + this.meta.config.failure.heartbeatMs);
+      }
+    }
   }
 
   // ---- protocol -----------------------------------------------------------------------------
@@ -260,7 +495,7 @@ export class AgentCore {
   private step(env: Envelope): void {
     switch (env.type) {
       case "join": {
-        this.merge(env.member);
+        this.merge(env.member, env.from);
         this.send({ type: "join_ack", to: env.from, members: this.membership() });
         return;
       }
@@ -268,7 +503,7 @@ export class AgentCore {
       case "gossip":
       case "sync_push": {
         const list = env.type === "join_ack" ? env.members : env.type === "gossip" ? env.updates : env.records;
-        for (const m of list) this.merge(m);
+        for (const m of list) this.merge(m, env.from);
         return;
       }
       case "sync": {
@@ -285,13 +520,39 @@ export class AgentCore {
         return;
       }
       case "sync_ack": {
-        for (const m of env.records) this.merge(m);
+        for (const m of env.records) this.merge(m, env.from);
         const records: Member[] = [];
         for (const id of env.want) {
           const m = this.members.get(id);
           if (m) records.push(cloneMember(m));
         }
         if (records.length > 0) this.send({ type: "sync_push", to: env.from, records });
+        return;
+      }
+      case "ping": {
+        for (const m of env.updates) this.merge(m, env.from);
+        this.send({ type: "ack", to: env.from, seq: env.seq, updates: this.piggyback(env.from) });
+        return;
+      }
+      case "ack": {
+        for (const m of env.updates) this.merge(m, env.from);
+        const p = this.probes.get(env.seq);
+        if (p) {
+          this.endProbe(env.seq, p.target);
+          this.lastHeard.set(p.target, this.now);
+          return;
+        }
+        const r = this.relays.get(env.seq);
+        if (r) {
+          this.relays.delete(env.seq);
+          this.send({ type: "ack", to: r.requester as AgentId, seq: r.seq, updates: [] });
+        }
+        return;
+      }
+      case "ping_req": {
+        const seq = ++this.seq;
+        this.relays.set(seq, { requester: env.from, seq: env.seq, deadline: this.now + 2 * this.probeTimeoutMs });
+        this.send({ type: "ping", to: env.target, seq, updates: this.piggyback(env.target) });
         return;
       }
       default: {
@@ -301,41 +562,72 @@ export class AgentCore {
     }
   }
 
-  /** Merge one record learned from a peer. Returns true if it changed our table. */
-  private merge(m: Member): boolean {
+  /** Merge one record learned from a peer. */
+  private merge(m: Member, from: string | null): void {
     if (m.id === this.meta.self) {
       const me = this.self();
       // Someone believes we are suspect or dead at our current incarnation: refute (SWIM §4.2).
       if ((m.status === "suspect" || m.status === "dead") && m.inc >= me.inc && this.meta.state === "active") {
-        const next: Member = { ...me, inc: m.inc + 1, ver: me.ver + 1, status: "alive" };
-        this.members.set(me.id, next);
-        this.out.members.push(cloneMember(next));
-        this.enqueueRumor(next);
+        const next: Member = { ...cloneMember(me), inc: m.inc + 1, ver: me.ver + 1, status: "alive" };
+        delete next.by;
+        this.counters.refutations++;
         this.out.events.push(`refuted ${m.status} at incarnation ${m.inc}`);
-        return true;
+        this.accept(next, me, this.now);
       }
-      return false;
+      return;
     }
     const cur = this.members.get(m.id);
     if (!supersedes(m, cur)) {
+      if (!cur) return;
+      const by = mergeConfirmations(cur, m);
+      if (by) {
+        this.accept({ ...cloneMember(cur), by }, cur, this.now);
+        return;
+      }
       // Same record, fresher soft state (load): keep it in memory only.
-      if (cur && cur.inc === m.inc && cur.status === m.status && cur.ver === m.ver) cur.load = m.load;
-      return false;
+      if (cur.inc === m.inc && cur.status === m.status && cur.ver === m.ver) cur.load = m.load;
+      return;
     }
     const next = cloneMember(m);
-    this.members.set(m.id, next);
+    if (next.status === "alive" || next.status === "left") delete next.by;
+    if (!cur) this.out.events.push(`learned of ${m.id}${from ? ` from ${from}` : ""}`);
+    else if (cur.status !== next.status || cur.inc !== next.inc) {
+      this.out.events.push(`${m.id}: ${cur.status}@${cur.inc} -> ${next.status}@${next.inc}`);
+    }
+    this.accept(next, cur, this.now);
+  }
+
+  /** Install a changed record: persist it, spread it, and react (confirm a suspicion we can check). */
+  private accept(next: Member, cur: Member | undefined, now: number): void {
+    this.members.set(next.id, next);
     if (!cur || isLive(cur) !== isLive(next)) this.invalidate();
     this.out.members.push(cloneMember(next));
     this.enqueueRumor(next);
-    if (!cur) this.out.events.push(`learned of ${m.id}`);
-    else if (cur.status !== next.status) this.out.events.push(`${m.id}: ${cur.status} -> ${next.status}`);
-    return true;
+    this.eager.set(next.id, next);
+    this.changedThisRound = true;
+    this.quietRounds = 0;
+    this.counters.membershipChanges++;
+    if (next.id === this.meta.self) return;
+    if (next.status === "suspect") {
+      if (!this.suspicionStart.has(next.id) || cur?.status !== "suspect" || cur.inc !== next.inc) {
+        this.suspicionStart.set(next.id, now);
+      }
+      const deadline = this.suspicionStart.get(next.id)! + this.suspicionTimeout(next);
+      this.suspicionCheckAt.set(next.id, deadline);
+      // A monitor that has not confirmed yet checks for itself, now (the confirmation protocol).
+      if (!(next.by ?? []).includes(this.meta.self) && this.monitorsOf(next.id).includes(this.meta.self)) {
+        if (!this.probing.has(next.id)) this.ping(next.id, now);
+      }
+    } else {
+      this.suspicionStart.delete(next.id);
+      this.suspicionCheckAt.delete(next.id);
+    }
   }
 
   private join(seeds: readonly string[]): void {
     const me = this.self();
     const candidates = seeds.filter((s) => s !== this.meta.self);
-    for (const to of this.rng.sample(candidates, JOIN_SEEDS)) {
+    for (const to of this.rng.sample(candidates, TUNING.joinSeeds)) {
       this.send({ type: "join", to: to as AgentId, member: cloneMember(me) });
     }
   }
@@ -345,14 +637,15 @@ export class AgentCore {
   }
 
   private retransmitLimit(): number {
-    return RETRANSMIT_MULT * Math.ceil(Math.log10(this.members.size + 1));
+    return TUNING.retransmitMult * Math.ceil(Math.log10(this.members.size + 1));
   }
 
   /** The least-sent rumours, each counted as one more transmission; exhausted ones retire. */
-  private takeRumors(): Member[] {
-    const all = Array.from(this.rumors.values());
+  private takeRumors(max: number, exclude?: string): Member[] {
+    if (this.rumors.size === 0) return [];
+    const all = Array.from(this.rumors.values()).filter((r) => r.m.id !== exclude);
     all.sort((a, b) => a.sent - b.sent);
-    const chosen = all.slice(0, MAX_UPDATES_PER_MESSAGE);
+    const chosen = all.slice(0, max);
     const limit = this.retransmitLimit();
     for (const r of chosen) {
       r.sent++;
@@ -361,10 +654,17 @@ export class AgentCore {
     return chosen.map((r) => cloneMember(r.m));
   }
 
-  /** `k` random live members other than self (the epidemic model's uniform peer choice). */
-  private gossipTargets(k: number): string[] {
-    const live = this.liveIds();
-    const others = live.filter((id) => id !== this.meta.self);
+  /** Updates to ride on a ping/ack to `to`; a suspected target gets its own record (Lifeguard's buddy system). */
+  private piggyback(to: string): Member[] {
+    const out = this.takeRumors(TUNING.maxPiggyback, to);
+    const t = this.members.get(to);
+    if (t && (t.status === "suspect" || t.status === "dead")) out.unshift(cloneMember(t));
+    return out;
+  }
+
+  /** `k` random live members other than self (and `exclude`): the epidemic model's uniform choice. */
+  private randomMembers(k: number, exclude?: string): string[] {
+    const others = this.liveIds().filter((id) => id !== this.meta.self && id !== exclude);
     return this.rng.sample(others, k);
   }
 
@@ -373,7 +673,7 @@ export class AgentCore {
   }
 
   private invalidate(): void {
-    this.peerCache = null;
+    this.overlayCache = null;
     this.liveCache = null;
   }
 
@@ -383,6 +683,16 @@ export class AgentCore {
   }
 
   private flush(): Effects {
+    if (this.eager.size > 0) {
+      // Infect-and-forward: push what is new to `fanout` random members now, not at the next round.
+      const updates = Array.from(this.eager.values(), cloneMember);
+      this.eager.clear();
+      if (this.meta.state === "active") {
+        for (const to of this.randomMembers(this.meta.config.gossip.fanout)) {
+          this.send({ type: "gossip", to: to as AgentId, updates });
+        }
+      }
+    }
     const e = this.out;
     e.nextDeadline = this.nextDeadline();
     this.out = emptyEffects();
@@ -394,7 +704,7 @@ function emptyEffects(): Effects {
   return { send: [], meta: null, members: [], nextDeadline: null, events: [] };
 }
 
-/** For the sync reply: treat their digest entry as "ours" to ask whether our record is newer than theirs. */
+/** For the sync reply: their digest entry as a record, to ask whether ours is newer. */
 function asMember(d: DigestEntry, m: Member): Member {
   const statuses = ["alive", "suspect", "dead", "left"] as const;
   return { id: m.id, inc: d[1], status: statuses[d[2]], ver: d[3], caps: [], slots: 0, load: 0 };

@@ -25,7 +25,15 @@ export interface SyncAckMsg extends Base { type: "sync_ack"; records: Member[]; 
 /** Step 3: the records the other side asked for. */
 export interface SyncPushMsg extends Base { type: "sync_push"; records: Member[] }
 
-export type Envelope = JoinMsg | JoinAckMsg | GossipMsg | SyncMsg | SyncAckMsg | SyncPushMsg;
+/** SWIM direct probe; carries piggybacked membership updates (and the target's own record when suspected). */
+export interface PingMsg extends Base { type: "ping"; seq: number; updates: Member[] }
+/** Answer to a ping (direct, or relayed back by the agent that probed on our behalf). */
+export interface AckMsg extends Base { type: "ack"; seq: number; updates: Member[] }
+/** SWIM indirect probe: "please ping `target` for me and relay its ack with my `seq`". */
+export interface PingReqMsg extends Base { type: "ping_req"; seq: number; target: AgentId }
+
+export type Envelope =
+  | JoinMsg | JoinAckMsg | GossipMsg | SyncMsg | SyncAckMsg | SyncPushMsg | PingMsg | AckMsg | PingReqMsg;
 export type EnvelopeType = Envelope["type"];
 
 /** Distributes Omit over the union so each variant keeps its own fields. */
@@ -53,7 +61,8 @@ export function validMember(x: unknown): x is Member {
     isNat(m.slots) &&
     typeof m.load === "number" &&
     Number.isFinite(m.load) &&
-    m.load >= 0
+    m.load >= 0 &&
+    (m.by === undefined || (Array.isArray(m.by) && m.by.length <= 64 && m.by.every(isId)))
   );
 }
 
@@ -90,6 +99,11 @@ export function parseEnvelope(x: unknown): Envelope | string {
         : "bad sync_ack";
     case "sync_push":
       return validMembers(e.records) ? (e as unknown as Envelope) : "bad sync_push.records";
+    case "ping":
+    case "ack":
+      return isNat(e.seq) && validMembers(e.updates) ? (e as unknown as Envelope) : `bad ${e.type}`;
+    case "ping_req":
+      return isNat(e.seq) && isId(e.target) ? (e as unknown as Envelope) : "bad ping_req";
     default:
       return `unknown type ${String(e.type)}`;
   }

@@ -6,11 +6,11 @@ import type { AgentId } from "../../src/core/ids";
 import { supersedes, type Member } from "../../src/core/membership/member";
 import { Rng } from "../../src/core/rng";
 
-const cfg = resolveConfig({ gossip: { intervalMs: 100, fanout: 3 } });
+const cfg = resolveConfig({ gossip: { intervalMs: 100, fanout: 3 }, failure: { heartbeatMs: 100, timeoutMs: 1000 } });
 const id = (s: string) => s as AgentId;
-const member = (over: Partial<Member> & { id: string }): Member => ({
+const member = (over: Omit<Partial<Member>, "id"> & { id: string }): Member => ({
   inc: 0, status: "alive", ver: 1, caps: [], slots: 1, load: 0, ...over, id: id(over.id),
-});
+} as Member);
 
 function make(self: string, opts: { roster?: string[]; seeds?: string[]; seed?: number } = {}) {
   return AgentCore.create({ swarm: "s", self: id(self), config: cfg, now: 0, rng: new Rng(opts.seed ?? 1), ...opts });
@@ -66,18 +66,18 @@ describe("agent core", () => {
     expect(effects.meta?.self).toBe("a");
     expect(effects.members.map((m) => m.id).sort()).toEqual(["a", "b", "c", "d"]);
     expect(effects.nextDeadline).toBeGreaterThan(0);
-    expect(effects.nextDeadline).toBeLessThanOrEqual(cfg.gossip.intervalMs);
+    expect(effects.nextDeadline).toBeLessThanOrEqual(cfg.failure.heartbeatMs);
   });
 
   test("tick is idempotent: an early or repeated alarm does nothing", () => {
     const { core, effects } = make("a", { roster: ["a", "b", "c", "d"] });
     const t = effects.nextDeadline!;
-    expect(core.tick(t - 1).send).toEqual([]);
-    expect(core.counters.ticks).toBe(0);
+    expect(core.tick(t - 1).send.filter((e) => e.type === "ping")).toEqual([]);
+    expect(core.counters.probeRounds).toBe(0);
     core.tick(t);
-    expect(core.counters.ticks).toBe(1);
+    expect(core.counters.probeRounds).toBe(1);
     core.tick(t);
-    expect(core.counters.ticks).toBe(1);
+    expect(core.counters.probeRounds).toBe(1);
   });
 
   test("join through a seed: the newcomer learns the table and the seed learns the newcomer", () => {
@@ -103,11 +103,14 @@ describe("agent core", () => {
     expect(e.members.find((m) => m.id === "a")).toMatchObject({ inc: 1, status: "alive" });
   });
 
-  test("restore keeps membership, raises the incarnation and rejoins through its peers", () => {
+  test("restore keeps membership and rejoins through its peers; after a crash at a higher incarnation", () => {
     const roster = ["a", "b", "c", "d", "e", "f"];
     const { core } = make("a", { roster });
     const persisted = { meta: { ...core.meta }, members: core.membership() };
-    const { core: back, effects } = AgentCore.restore(persisted, 1000, new Rng(2));
+    const evicted = AgentCore.restore(persisted, 1000, new Rng(2));
+    expect(evicted.core.self().inc).toBe(0);
+    expect(evicted.effects.send.some((e) => e.type === "join")).toBe(true);
+    const { core: back, effects } = AgentCore.restore(persisted, 1000, new Rng(2), { bumpIncarnation: true });
     expect(back.liveIds()).toEqual(roster);
     expect(back.self().inc).toBe(1);
     expect(back.peers()).toEqual(core.peers());

@@ -22,12 +22,10 @@ describe("restart and eviction", () => {
     // Same membership and peers, restored from storage rather than re-sent by the router.
     expect(after.membership.map((m: any) => m.agentId)).toEqual(before.membership.map((m: any) => m.agentId));
     expect(after.peers).toEqual(before.peers);
-    // It rejoined with a higher incarnation, and the others learn it by gossip.
-    expect(after.incarnation).toBe(before.incarnation + 1);
-    await waitFor(async () => {
-      const others = await Promise.all(["agent-1", "agent-5", "agent-8"].map((a) => view("evict", a)));
-      return others.every((v) => inc(v, "agent-3") === after.incarnation);
-    }, 10_000);
+    // An eviction is not a failure: same incarnation; it rejoined by pulling from its peers at once.
+    expect(after.incarnation).toBe(before.incarnation);
+    expect(after.stats.envelopesOut).toBeGreaterThan(0);
+    expect(after.stats.since).toBeGreaterThan(before.stats.since);
   });
 
   test("chaos crash: the agent stops answering and stops its alarm; restart brings it back from storage", async () => {

@@ -16,6 +16,11 @@ export interface Member {
   slots: number;
   /** Soft: carried by gossip, never a reason to write a row. */
   load: number;
+  /**
+   * For `suspect`/`dead` records: the agents that independently failed to reach this member at this
+   * incarnation (the seed's failure confirmations; Lifeguard's independent suspicions).
+   */
+  by?: string[];
 }
 
 const RANK: Record<MemberStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
@@ -59,5 +64,20 @@ export function digestNewer(d: DigestEntry, mine: Member | undefined): boolean {
 }
 
 export function cloneMember(m: Member): Member {
-  return { ...m, caps: m.caps.slice() };
+  const c: Member = { ...m, caps: m.caps.slice() };
+  if (m.by) c.by = m.by.slice();
+  return c;
+}
+
+/**
+ * Same record (inc, status, ver) but with confirmations we did not have: the union, or null if
+ * nothing is new. Confirmations only grow while the suspicion stands.
+ */
+export function mergeConfirmations(cur: Member, incoming: Member): string[] | null {
+  if (cur.inc !== incoming.inc || cur.status !== incoming.status || cur.ver !== incoming.ver) return null;
+  if (!incoming.by || (cur.status !== "suspect" && cur.status !== "dead")) return null;
+  const have = new Set(cur.by ?? []);
+  const added = incoming.by.filter((b) => !have.has(b));
+  if (added.length === 0) return null;
+  return [...(cur.by ?? []), ...added].sort();
 }
