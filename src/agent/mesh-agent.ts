@@ -12,7 +12,7 @@ import type { Member, MemberStatus } from "../core/membership/member";
 import { Rng } from "../core/rng";
 import type { Env } from "../env";
 import { agentObjectName, type Refusal } from "./names";
-import { AgentStorage, NO_CHAOS, type ChaosState } from "./storage";
+import { AgentStorage, NO_CHAOS, type ChaosState, type InboxPage } from "./storage";
 
 export interface InitParams {
   swarm: string;
@@ -231,6 +231,25 @@ export class MeshAgent extends DurableObject<Env> {
       rearmed = true;
     }
     return { agentId: core.meta.self, state: core.meta.state, alarmAt, deadline, stalled, rearmed };
+  }
+
+  /** A message enters the mesh through this agent: numbered, stored, flooded; then acknowledged. */
+  async post(from: string, to: string, body: Record<string, unknown>): Promise<{ messageId: string; recipients: string[] } | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
+    if (core.meta.state !== "active") return { refused: "agent_unavailable" };
+    const { message, effects } = core.post(from, to, body, Date.now());
+    this.commit(effects);
+    await this.arm();
+    const recipients = to === "all" ? core.liveIds().filter((id) => id !== from) : [to];
+    return { messageId: `${message.stream}#${message.seq}`, recipients };
+  }
+
+  async inbox(after: number, limit: number): Promise<InboxPage | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    return this.store.inbox(after, limit);
   }
 
   /** The full membership records (for topology repair's anti-entropy). */

@@ -3,6 +3,7 @@
 // (DESIGN.md principle 4): rows written are the bill at scale, so every write is counted.
 import type { AgentMeta, Effects, PersistedAgent } from "../core/agent";
 import type { Member } from "../core/membership/member";
+import { RETAIN_PER_STREAM, type InboxEntry, type Message, type StreamState } from "../core/messages/log";
 
 /** Ordered, append-only: the index + 1 is the schema version. Never edit a shipped migration. */
 const MIGRATIONS: string[] = [
@@ -10,6 +11,13 @@ const MIGRATIONS: string[] = [
    CREATE TABLE IF NOT EXISTS members (
      id TEXT PRIMARY KEY, inc INTEGER NOT NULL, status TEXT NOT NULL, ver INTEGER NOT NULL,
      caps TEXT NOT NULL, slots INTEGER NOT NULL);`,
+  // v2: suspicion confirmations; agent messages (stream states, the repair window, the inbox).
+  `ALTER TABLE members ADD COLUMN by_agents TEXT;
+   CREATE TABLE IF NOT EXISTS streams (stream TEXT PRIMARY KEY, next INTEGER NOT NULL, assigned INTEGER NOT NULL);
+   CREATE TABLE IF NOT EXISTS msglog (stream TEXT NOT NULL, seq INTEGER NOT NULL, msg TEXT NOT NULL,
+     PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS inbox (cursor INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,
+     from_label TEXT NOT NULL, body TEXT NOT NULL, sent_at INTEGER NOT NULL, received_at INTEGER NOT NULL);`,
 ];
 
 export interface ChaosState {
@@ -18,6 +26,11 @@ export interface ChaosState {
   groups: string[][] | null;
   /** Probability of dropping each outgoing envelope. */
   dropRate: number;
+}
+
+export interface InboxPage {
+  messages: Array<Omit<InboxEntry, "stream" | "seq"> & { cursor: number }>;
+  next: string | null;
 }
 
 export const NO_CHAOS: ChaosState = { crashed: false, groups: null, dropRate: 0 };
@@ -49,20 +62,32 @@ export class AgentStorage {
     if (!metaRow) return null;
     const meta = JSON.parse(metaRow.v) as AgentMeta;
     const members: Member[] = this.sql
-      .exec<{ id: string; inc: number; status: string; ver: number; caps: string; slots: number }>(
-        `SELECT id, inc, status, ver, caps, slots FROM members`,
+      .exec<{ id: string; inc: number; status: string; ver: number; caps: string; slots: number; by_agents: string | null }>(
+        `SELECT id, inc, status, ver, caps, slots, by_agents FROM members`,
       )
       .toArray()
-      .map((r) => ({
-        id: r.id as Member["id"],
-        inc: r.inc,
-        status: r.status as Member["status"],
-        ver: r.ver,
-        caps: JSON.parse(r.caps) as string[],
-        slots: r.slots,
-        load: 0,
-      }));
-    return { meta, members };
+      .map((r) => {
+        const m: Member = {
+          id: r.id as Member["id"],
+          inc: r.inc,
+          status: r.status as Member["status"],
+          ver: r.ver,
+          caps: JSON.parse(r.caps) as string[],
+          slots: r.slots,
+          load: 0,
+        };
+        if (r.by_agents) m.by = JSON.parse(r.by_agents) as string[];
+        return m;
+      });
+    const streams = this.sql
+      .exec<{ stream: string; next: number; assigned: number }>(`SELECT stream, next, assigned FROM streams`)
+      .toArray()
+      .map((r): [string, StreamState] => [r.stream, { next: r.next, assigned: r.assigned }]);
+    const messages = this.sql
+      .exec<{ msg: string }>(`SELECT msg FROM msglog`)
+      .toArray()
+      .map((r) => JSON.parse(r.msg) as Message);
+    return { meta, members, streams, messages };
   }
 
   loadChaos(): ChaosState {
@@ -76,7 +101,9 @@ export class AgentStorage {
 
   /** Persist a core's effects atomically (the caller sends only after this returns). */
   apply(e: Effects): void {
-    if (!e.meta && e.members.length === 0) return;
+    if (!e.meta && e.members.length === 0 && e.logged.length === 0 && e.inbox.length === 0 && e.streams.length === 0) {
+      return;
+    }
     this.storage.transactionSync(() => {
       if (e.meta) this.putMeta("agent", JSON.stringify(e.meta));
       // One upsert per changed member; the last write of an id in a batch wins.
@@ -84,14 +111,54 @@ export class AgentStorage {
       for (const m of e.members) latest.set(m.id, m);
       for (const m of latest.values()) {
         this.sql.exec(
-          `INSERT INTO members (id, inc, status, ver, caps, slots) VALUES (?, ?, ?, ?, ?, ?)
+          `INSERT INTO members (id, inc, status, ver, caps, slots, by_agents) VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT(id) DO UPDATE SET inc = excluded.inc, status = excluded.status, ver = excluded.ver,
-             caps = excluded.caps, slots = excluded.slots`,
-          m.id, m.inc, m.status, m.ver, JSON.stringify(m.caps), m.slots,
+             caps = excluded.caps, slots = excluded.slots, by_agents = excluded.by_agents`,
+          m.id, m.inc, m.status, m.ver, JSON.stringify(m.caps), m.slots, m.by ? JSON.stringify(m.by) : null,
         );
         this.rowsWritten++;
       }
+      for (const m of e.logged) {
+        this.sql.exec(`INSERT OR IGNORE INTO msglog (stream, seq, msg) VALUES (?, ?, ?)`, m.stream, m.seq, JSON.stringify(m));
+        this.rowsWritten++;
+      }
+      for (const i of e.inbox) {
+        this.sql.exec(
+          `INSERT OR IGNORE INTO inbox (message_id, from_label, body, sent_at, received_at) VALUES (?, ?, ?, ?, ?)`,
+          i.messageId, i.from, JSON.stringify(i.message), i.sentAt, i.receivedAt,
+        );
+        this.rowsWritten++;
+      }
+      const streams = new Map(e.streams);
+      for (const [stream, st] of streams) {
+        this.sql.exec(
+          `INSERT INTO streams (stream, next, assigned) VALUES (?, ?, ?)
+           ON CONFLICT(stream) DO UPDATE SET next = excluded.next, assigned = excluded.assigned`,
+          stream, st.next, st.assigned,
+        );
+        this.rowsWritten++;
+        // Keep only the repair window of each stream.
+        if (st.next > RETAIN_PER_STREAM && st.next % 100 === 0) {
+          this.sql.exec(`DELETE FROM msglog WHERE stream = ? AND seq < ?`, stream, st.next - RETAIN_PER_STREAM);
+        }
+      }
     });
+  }
+
+  /** Inbox page after a cursor, oldest first. */
+  inbox(after: number, limit: number): InboxPage {
+    const rows = this.sql
+      .exec<{ cursor: number; message_id: string; from_label: string; body: string; sent_at: number; received_at: number }>(
+        `SELECT cursor, message_id, from_label, body, sent_at, received_at FROM inbox WHERE cursor > ? ORDER BY cursor LIMIT ?`,
+        after, limit,
+      )
+      .toArray();
+    const messages = rows.map((r) => ({
+      cursor: r.cursor, messageId: r.message_id, from: r.from_label, message: JSON.parse(r.body) as Record<string, unknown>,
+      sentAt: r.sent_at, receivedAt: r.received_at,
+    }));
+    const last = rows.at(-1);
+    return { messages, next: last ? String(last.cursor) : after > 0 ? String(after) : null };
   }
 
   private putMeta(k: string, v: string): void {

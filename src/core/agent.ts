@@ -30,6 +30,7 @@ import {
   type DigestEntry,
   type Member,
 } from "./membership/member";
+import { MessageLog, type InboxEntry, type Message, type StreamState } from "./messages/log";
 import type { Rng } from "./rng";
 import { buildOverlay, type Graph } from "./topology/overlay";
 
@@ -46,6 +47,8 @@ export interface AgentMeta {
 export interface PersistedAgent {
   meta: AgentMeta;
   members: Member[];
+  streams?: Array<[string, StreamState]>;
+  messages?: Message[];
 }
 
 export interface Effects {
@@ -58,6 +61,12 @@ export interface Effects {
   nextDeadline: number | null;
   /** Human-readable notes on what happened (logs, recent-events feed). */
   events: string[];
+  /** Messages to keep in the stream window (persisted for repairs and restarts). */
+  logged: Message[];
+  /** Messages delivered to this agent's inbox, in order. */
+  inbox: InboxEntry[];
+  /** Message-stream states that changed. */
+  streams: Array<[string, StreamState]>;
 }
 
 export interface Counters {
@@ -72,6 +81,7 @@ export interface Counters {
   refutations: number;
   deathsDeclared: number;
   membershipChanges: number;
+  messagesForwarded: number;
 }
 
 /** Tunables that are not part of the swarm config (memberlist's defaults where they apply). */
@@ -150,14 +160,16 @@ export class AgentCore {
   private liveCache: string[] | null = null;
   readonly counters: Counters = {
     envelopesIn: 0, envelopesOut: 0, invalidDropped: 0, ticks: 0, probeRounds: 0, pings: 0, indirectProbes: 0,
-    suspicionsRaised: 0, refutations: 0, deathsDeclared: 0, membershipChanges: 0,
+    suspicionsRaised: 0, refutations: 0, deathsDeclared: 0, membershipChanges: 0, messagesForwarded: 0,
   };
+  private readonly log: MessageLog;
   private out: Effects;
 
   private constructor(meta: AgentMeta, rng: Rng, now: number) {
     this.meta = meta;
     this.rng = rng;
     this.now = now;
+    this.log = new MessageLog(meta.self);
     this.seq = rng.int(1 << 30);
     // A random phase spreads the swarm's rounds over the interval instead of firing all at once.
     const phase = Math.max(1, Math.floor(rng.next() * meta.config.failure.heartbeatMs));
@@ -193,6 +205,7 @@ export class AgentCore {
    */
   static restore(p: PersistedAgent, now: number, rng: Rng, opts: RestoreOptions = {}): { core: AgentCore; effects: Effects } {
     const core = new AgentCore({ ...p.meta }, rng, now);
+    core.log.restore(p.streams ?? [], p.messages ?? []);
     for (const m of p.members) {
       core.members.set(m.id, cloneMember(m));
       if (m.status === "suspect") core.suspicionStart.set(m.id, now);
@@ -285,7 +298,7 @@ export class AgentCore {
     this.now = now;
     for (const m of records) this.merge(m, null);
     for (const to of this.randomMembers(this.meta.config.gossip.fanout)) {
-      this.send({ type: "sync", to: to as AgentId, digest: this.digest() });
+      this.send({ type: "sync", to: to as AgentId, digest: this.digest(), heads: this.log.heads() });
     }
     return this.flush();
   }
@@ -295,6 +308,17 @@ export class AgentCore {
     this.now = now;
     if (this.meta.state === "active" && target !== this.meta.self && this.members.has(target)) this.ping(target, now);
     return this.flush();
+  }
+
+  /**
+   * A message enters the mesh here (this agent is its origin): number it in the sender's stream,
+   * persist it (the caller acknowledges only after the effects are stored), and flood it to the peers.
+   */
+  post(from: string, to: string, body: Record<string, unknown>, now: number): { message: Message; effects: Effects } {
+    this.now = now;
+    const message = this.log.originate(from, to, body, now, this.out);
+    this.flood([message], null);
+    return { message, effects: this.flush() };
   }
 
   // ---- queries ------------------------------------------------------------------------------
@@ -382,7 +406,7 @@ export class AgentCore {
     }
     if (this.rng.int(TUNING.syncEveryRounds) === 0) {
       const [to] = this.randomMembers(1);
-      if (to) this.send({ type: "sync", to: to as AgentId, digest: this.digest() });
+      if (to) this.send({ type: "sync", to: to as AgentId, digest: this.digest(), heads: this.log.heads() });
     }
   }
 
@@ -504,6 +528,7 @@ export class AgentCore {
       case "sync_push": {
         const list = env.type === "join_ack" ? env.members : env.type === "gossip" ? env.updates : env.records;
         for (const m of list) this.merge(m, env.from);
+        if (env.type === "sync_push" && env.messages?.length) this.ingestMessages(env.messages, env.from);
         return;
       }
       case "sync": {
@@ -516,17 +541,30 @@ export class AgentCore {
         }
         const want: string[] = [];
         for (const d of env.digest) if (digestNewer(d, this.members.get(d[0]))) want.push(d[0]);
-        if (records.length > 0 || want.length > 0) this.send({ type: "sync_ack", to: env.from, records, want });
+        const messages = env.heads ? this.log.missingFor(env.heads) : [];
+        const ahead = env.heads ? this.log.behind(env.heads) : false;
+        if (records.length > 0 || want.length > 0 || messages.length > 0 || ahead) {
+          this.send({
+            type: "sync_ack", to: env.from, records, want, messages,
+            ...(ahead ? { heads: this.log.heads() } : {}),
+          });
+        }
         return;
       }
       case "sync_ack": {
         for (const m of env.records) this.merge(m, env.from);
+        if (env.messages?.length) this.ingestMessages(env.messages, env.from);
         const records: Member[] = [];
         for (const id of env.want) {
           const m = this.members.get(id);
           if (m) records.push(cloneMember(m));
         }
-        if (records.length > 0) this.send({ type: "sync_push", to: env.from, records });
+        const messages = env.heads ? this.log.missingFor(env.heads) : [];
+        if (records.length > 0 || messages.length > 0) this.send({ type: "sync_push", to: env.from, records, messages });
+        return;
+      }
+      case "msg": {
+        this.ingestMessages(env.messages, env.from);
         return;
       }
       case "ping": {
@@ -624,6 +662,22 @@ export class AgentCore {
     }
   }
 
+  /** New messages are stored, delivered in order, and flooded on to our peers (except the sender). */
+  private ingestMessages(list: Message[], from: string | null): void {
+    const fresh: Message[] = [];
+    for (const m of list) if (this.log.ingest(m, this.now, this.out)) fresh.push(m);
+    if (fresh.length > 0) this.flood(fresh, from);
+  }
+
+  private flood(messages: Message[], except: string | null): void {
+    if (this.meta.state !== "active") return;
+    for (const p of this.peers()) {
+      if (p === except) continue;
+      this.counters.messagesForwarded += messages.length;
+      this.send({ type: "msg", to: p as AgentId, messages });
+    }
+  }
+
   private join(seeds: readonly string[]): void {
     const me = this.self();
     const candidates = seeds.filter((s) => s !== this.meta.self);
@@ -701,7 +755,7 @@ export class AgentCore {
 }
 
 function emptyEffects(): Effects {
-  return { send: [], meta: null, members: [], nextDeadline: null, events: [] };
+  return { send: [], meta: null, members: [], nextDeadline: null, events: [], logged: [], inbox: [], streams: [] };
 }
 
 /** For the sync reply: their digest entry as a record, to ask whether ours is newer. */

@@ -2,6 +2,7 @@
 // A malformed envelope is dropped and counted by the receiver, never thrown (DESIGN.md principle 5).
 import { isId, type AgentId } from "./ids";
 import type { DigestEntry, Member, MemberStatus } from "./membership/member";
+import { validMessage, type Message } from "./messages/log";
 
 export const WIRE_VERSION = 1;
 
@@ -18,12 +19,16 @@ export interface JoinMsg extends Base { type: "join"; member: Member }
 export interface JoinAckMsg extends Base { type: "join_ack"; members: Member[] }
 /** Rumour-mongering: recent membership changes, each retransmitted a bounded number of times. */
 export interface GossipMsg extends Base { type: "gossip"; updates: Member[] }
-/** Push-pull anti-entropy, step 1: my digest. */
-export interface SyncMsg extends Base { type: "sync"; digest: DigestEntry[] }
-/** Step 2: the records you lack, and the ids whose newer record I want from you. */
-export interface SyncAckMsg extends Base { type: "sync_ack"; records: Member[]; want: string[] }
-/** Step 3: the records the other side asked for. */
-export interface SyncPushMsg extends Base { type: "sync_push"; records: Member[] }
+/** Push-pull anti-entropy, step 1: my membership digest and my message-stream heads. */
+export interface SyncMsg extends Base { type: "sync"; digest: DigestEntry[]; heads?: Array<[string, number]> }
+/** Step 2: the records and messages you lack, the ids whose newer record I want, and my heads. */
+export interface SyncAckMsg extends Base {
+  type: "sync_ack"; records: Member[]; want: string[]; messages?: Message[]; heads?: Array<[string, number]>;
+}
+/** Step 3: the records and messages the other side lacks. */
+export interface SyncPushMsg extends Base { type: "sync_push"; records: Member[]; messages?: Message[] }
+/** Agent messages, flooded over the overlay (and repair batches). */
+export interface MsgMsg extends Base { type: "msg"; messages: Message[] }
 
 /** SWIM direct probe; carries piggybacked membership updates (and the target's own record when suspected). */
 export interface PingMsg extends Base { type: "ping"; seq: number; updates: Member[] }
@@ -33,7 +38,7 @@ export interface AckMsg extends Base { type: "ack"; seq: number; updates: Member
 export interface PingReqMsg extends Base { type: "ping_req"; seq: number; target: AgentId }
 
 export type Envelope =
-  | JoinMsg | JoinAckMsg | GossipMsg | SyncMsg | SyncAckMsg | SyncPushMsg | PingMsg | AckMsg | PingReqMsg;
+  | JoinMsg | JoinAckMsg | GossipMsg | SyncMsg | SyncAckMsg | SyncPushMsg | PingMsg | AckMsg | PingReqMsg | MsgMsg;
 export type EnvelopeType = Envelope["type"];
 
 /** Distributes Omit over the union so each variant keeps its own fields. */
@@ -70,6 +75,19 @@ function validMembers(x: unknown): x is Member[] {
   return Array.isArray(x) && x.length <= MAX_LIST && x.every(validMember);
 }
 
+function validMessages(x: unknown): x is Message[] | undefined {
+  return x === undefined || (Array.isArray(x) && x.length <= 1000 && x.every(validMessage));
+}
+
+function validHeads(x: unknown): x is Array<[string, number]> | undefined {
+  return (
+    x === undefined ||
+    (Array.isArray(x) &&
+      x.length <= MAX_LIST &&
+      x.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === "string" && h[0].length <= 130 && isNat(h[1])))
+  );
+}
+
 function validDigest(x: unknown): x is DigestEntry[] {
   return (
     Array.isArray(x) &&
@@ -92,13 +110,16 @@ export function parseEnvelope(x: unknown): Envelope | string {
     case "gossip":
       return validMembers(e.updates) ? (e as unknown as Envelope) : "bad gossip.updates";
     case "sync":
-      return validDigest(e.digest) ? (e as unknown as Envelope) : "bad sync.digest";
+      return validDigest(e.digest) && validHeads(e.heads) ? (e as unknown as Envelope) : "bad sync.digest";
     case "sync_ack":
-      return validMembers(e.records) && Array.isArray(e.want) && e.want.length <= MAX_LIST && e.want.every(isId)
+      return validMembers(e.records) && Array.isArray(e.want) && e.want.length <= MAX_LIST && e.want.every(isId) &&
+        validMessages(e.messages) && validHeads(e.heads)
         ? (e as unknown as Envelope)
         : "bad sync_ack";
     case "sync_push":
-      return validMembers(e.records) ? (e as unknown as Envelope) : "bad sync_push.records";
+      return validMembers(e.records) && validMessages(e.messages) ? (e as unknown as Envelope) : "bad sync_push.records";
+    case "msg":
+      return Array.isArray(e.messages) && validMessages(e.messages) ? (e as unknown as Envelope) : "bad msg.messages";
     case "ping":
     case "ack":
       return isNat(e.seq) && validMembers(e.updates) ? (e as unknown as Envelope) : `bad ${e.type}`;

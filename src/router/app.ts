@@ -8,6 +8,7 @@ import {
   chaos, createSwarm, deleteSwarm, getAgent, getSwarmStatus, listAgents, listSwarms, optimizeTopology, removeAgent,
   spawnAgent,
 } from "./swarms";
+import { getInbox, postMessage } from "./messages";
 
 export const VERSION = "0.1.0";
 
@@ -21,6 +22,8 @@ const ROUTES: Array<[string, Partial<Record<"GET" | "POST" | "PUT" | "DELETE", H
   ["/v1/swarms/:swarmId/agents/:agentId", { GET: getAgent, DELETE: removeAgent }],
   ["/v1/swarms/:swarmId/topology/optimize", { POST: optimizeTopology }],
   ["/v1/swarms/:swarmId/chaos", { POST: chaos }],
+  ["/v1/swarms/:swarmId/messages", { POST: postMessage }],
+  ["/v1/swarms/:swarmId/agents/:agentId/inbox", { GET: getInbox }],
 ];
 
 async function authenticate(req: IRequest, env: Env): Promise<void> {
