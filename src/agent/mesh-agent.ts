@@ -54,6 +54,17 @@ export interface AgentStats {
   since: number;
 }
 
+export interface DetectorView {
+  monitor: string;
+  known: boolean;
+  status: MemberStatus | null;
+  incarnation: number | null;
+  lastHeardAt: number | null;
+  suspicion: { since: number; deadline: number; confirmations: string[]; quorum: number } | null;
+  confirmedBy: string[];
+  isMonitor: boolean;
+}
+
 export interface HealthReport {
   agentId: string;
   state: "active" | "left" | "shutdown";
@@ -250,6 +261,37 @@ export class MeshAgent extends DurableObject<Env> {
     const refused = this.refusal();
     if (refused) return refused;
     return this.store.inbox(after, limit);
+  }
+
+  /** This agent's failure-detector view of `target` (fault-tolerance `heartbeat_monitor`). */
+  async detectorView(target: string): Promise<DetectorView | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
+    const m = core.member(target);
+    return {
+      monitor: core.meta.self,
+      known: !!m,
+      status: m?.status ?? null,
+      incarnation: m?.inc ?? null,
+      lastHeardAt: core.lastHeardAt(target) ?? null,
+      suspicion: core.suspicion(target),
+      confirmedBy: m && (m.status === "suspect" || m.status === "dead") ? (m.by ?? []) : [],
+      isMonitor: core.peers().includes(target),
+    };
+  }
+
+  /** Probe `target` now, out of turn, and let the detector act on the answer (`failover_recovery`). */
+  async probeNow(target: string): Promise<DetectorView | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const effects = this.core!.probeNow(target, Date.now());
+    const sends = effects.send;
+    effects.send = [];
+    this.commit(effects);
+    await this.dispatch(sends);
+    await this.arm();
+    return this.detectorView(target);
   }
 
   /** The full membership records (for topology repair's anti-entropy). */

@@ -9,6 +9,7 @@ import {
   spawnAgent,
 } from "./swarms";
 import { getInbox, postMessage } from "./messages";
+import { faultTolerance } from "./fault";
 
 export const VERSION = "0.1.0";
 
@@ -23,6 +24,7 @@ const ROUTES: Array<[string, Partial<Record<"GET" | "POST" | "PUT" | "DELETE", H
   ["/v1/swarms/:swarmId/topology/optimize", { POST: optimizeTopology }],
   ["/v1/swarms/:swarmId/chaos", { POST: chaos }],
   ["/v1/swarms/:swarmId/messages", { POST: postMessage }],
+  ["/v1/swarms/:swarmId/fault-tolerance", { POST: faultTolerance }],
   ["/v1/swarms/:swarmId/agents/:agentId/inbox", { GET: getInbox }],
 ];
 

@@ -50,3 +50,29 @@ describe("failure detection in workerd (12 agents, 50 ms rounds)", () => {
     expect(back.peers.length).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe("fault-tolerance endpoint", () => {
+  test("heartbeat_monitor reports the detector's view; failover_recovery confirms a crash now", async () => {
+    await api("POST", "/v1/swarms", {
+      swarmId: "ft", agents: 8, gossip: { intervalMs: 500 }, failure: { heartbeatMs: 500, timeoutMs: 20_000 },
+    });
+    const hm = await api("POST", "/v1/swarms/ft/fault-tolerance", { agentId: "agent-3", strategy: "heartbeat_monitor" });
+    expect(hm.status).toBe(200);
+    expect(hm.body).toMatchObject({ agentId: "agent-3", status: "alive" });
+    expect(hm.body.monitors.length).toBeGreaterThanOrEqual(3);
+
+    await api("POST", "/v1/swarms/ft/chaos", { action: "crash", agents: ["agent-3"] });
+    const fr = await api("POST", "/v1/swarms/ft/fault-tolerance", { agentId: "agent-3", strategy: "failover_recovery" });
+    expect(fr.status).toBe(200);
+    // Long suspicion timeout (20 s): right after the probes it is suspect, confirmed by its monitors.
+    expect(fr.body.status).toBe("suspect");
+    expect(fr.body.confirmedBy.length).toBeGreaterThanOrEqual(2);
+    expect(fr.body.actions.join(" ")).toMatch(/probed now by/);
+    expect(fr.body.suspicion.quorum).toBeGreaterThanOrEqual(2);
+
+    const bad = await api("POST", "/v1/swarms/ft/fault-tolerance", { agentId: "agent-3", strategy: "pray" });
+    expect(bad.status).toBe(400);
+    const unknown = await api("POST", "/v1/swarms/ft/fault-tolerance", { agentId: "nobody", strategy: "heartbeat_monitor" });
+    expect(unknown.status).toBe(404);
+  });
+});
