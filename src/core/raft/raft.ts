@@ -1,0 +1,730 @@
+// A pure Raft core in the style of etcd-io/raft: a state machine driven by ticks and messages that
+// returns what to persist, what to send and what to apply. No clock, no I/O; randomness (election
+// timeouts) comes from the Rng passed in.
+//
+// Implemented (section numbers are Ongaro's thesis, "Consensus: Bridging Theory and Practice", 2014):
+//  - leader election with randomized timeouts (§3.4), the up-to-date check (§3.6.1);
+//  - PreVote (§9.6) and CheckQuorum (§6.2 leader lease check), so a rejoining partitioned member cannot
+//    depose a healthy leader and a leader cut off from a majority steps down;
+//  - log replication with the log-matching check and fast backtracking by conflicting term (§3.5);
+//  - commit only entries of the current term by counting replicas (§3.6.2), a no-op on election (§6.4);
+//  - ReadIndex for linearizable reads without writing to the log (§6.4);
+//  - snapshots and InstallSnapshot (§5), so the log does not grow without bound;
+//  - single-server membership changes, one at a time, taking effect when appended (§4.1), and learners
+//    (non-voting members that follow the log, §4.2.1).
+import type { Rng } from "../rng";
+
+export interface RaftConfig {
+  voters: string[];
+  learners: string[];
+}
+
+export interface Entry {
+  index: number;
+  term: number;
+  kind: "noop" | "cmd" | "config";
+  data?: unknown;
+  config?: RaftConfig;
+}
+
+export interface HardState {
+  term: number;
+  vote: string | null;
+  commit: number;
+}
+
+export interface SnapshotMeta {
+  index: number;
+  term: number;
+  config: RaftConfig;
+}
+
+export interface Snapshot {
+  meta: SnapshotMeta;
+  data: unknown;
+}
+
+export type RaftMsg =
+  | { type: "vote"; term: number; pre: boolean; lastIndex: number; lastTerm: number }
+  | { type: "vote_resp"; term: number; pre: boolean; granted: boolean }
+  | { type: "app"; term: number; prevIndex: number; prevTerm: number; entries: Entry[]; commit: number; ctx: number }
+  | { type: "app_resp"; term: number; ok: boolean; index: number; hint: number; ctx: number }
+  | { type: "snap"; term: number; snapshot: Snapshot };
+
+export interface Outbound {
+  to: string;
+  msg: RaftMsg;
+}
+
+export interface ReadState {
+  ctx: number;
+  index: number;
+}
+
+/** What the shell must do, in this order: persist (hardState, truncate+append, snapshot), send, apply. */
+export interface Ready {
+  hardState: HardState | null;
+  /** Truncate the stored log from `fromIndex` (inclusive) and append `entries`. */
+  append: { fromIndex: number; entries: Entry[] } | null;
+  /** A snapshot to store (it replaces the log up to its index). */
+  snapshot: Snapshot | null;
+  /** True when `snapshot` came from the leader: restore the state machine from it. */
+  restore: boolean;
+  /** The stored log can be dropped up to and including this index (after `compact`). */
+  compactTo: number | null;
+  messages: Outbound[];
+  /** Newly committed entries, in order, to apply to the state machine. */
+  committed: Entry[];
+  reads: ReadState[];
+  /** Reads that cannot be served (this agent lost leadership): retry elsewhere. */
+  droppedReads: number[];
+  events: string[];
+}
+
+export type Role = "follower" | "pre-candidate" | "candidate" | "leader";
+
+export interface RaftOptions {
+  id: string;
+  /** Election timeout is randomized in [electionTicks, 2·electionTicks). */
+  electionTicks: number;
+  heartbeatTicks: number;
+  rng: Rng;
+  /** Largest number of entries in one append. */
+  maxBatch?: number;
+}
+
+export interface RaftPersisted {
+  hard: HardState;
+  snapshot: SnapshotMeta;
+  entries: Entry[];
+  /** How far the (separately persisted) state machine has applied; default: the snapshot index. */
+  applied?: number;
+}
+
+interface Progress {
+  match: number;
+  next: number;
+  inflight: boolean;
+  active: boolean;
+}
+
+export class Raft {
+  readonly id: string;
+  term = 0;
+  vote: string | null = null;
+  commit = 0;
+  role: Role = "follower";
+  leader: string | null = null;
+  /** Entries after the snapshot: log[i] has index snap.index + 1 + i. */
+  private log: Entry[] = [];
+  private snap: SnapshotMeta;
+  private applied = 0;
+  private config: RaftConfig;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedTimeout = 0;
+  private readonly electionTicks: number;
+  private readonly heartbeatTicks: number;
+  private readonly maxBatch: number;
+  private readonly rng: Rng;
+  private progress = new Map<string, Progress>();
+  private votes = new Map<string, boolean>();
+  private pendingConfigIndex = 0;
+  private readCtx = 0;
+  private pendingReads = new Map<number, { index: number; acks: Set<string> }>();
+  private waitingReads: number[] = [];
+  private out: Ready = emptyReady();
+  private hardDirty = false;
+
+  constructor(opts: RaftOptions, persisted: RaftPersisted) {
+    this.id = opts.id;
+    this.rng = opts.rng;
+    this.electionTicks = opts.electionTicks;
+    this.heartbeatTicks = opts.heartbeatTicks;
+    this.maxBatch = opts.maxBatch ?? 256;
+    this.term = persisted.hard.term;
+    this.vote = persisted.hard.vote;
+    this.snap = { ...persisted.snapshot, config: cloneConfig(persisted.snapshot.config) };
+    this.log = persisted.entries.filter((e) => e.index > this.snap.index).map((e) => ({ ...e }));
+    this.commit = Math.max(persisted.hard.commit, this.snap.index);
+    // Committed entries the state machine has not applied yet come out in the first Ready.
+    this.applied = Math.max(this.snap.index, Math.min(persisted.applied ?? this.snap.index, this.commit));
+    if (this.commit > this.applied) this.out.committed = this.entriesFrom(this.applied + 1, this.commit - this.applied);
+    this.config = this.latestConfig();
+    this.resetTimeout();
+  }
+
+  // ---- queries ------------------------------------------------------------------------------
+
+  lastIndex(): number {
+    return this.log.length ? this.log[this.log.length - 1].index : this.snap.index;
+  }
+
+  lastTerm(): number {
+    return this.log.length ? this.log[this.log.length - 1].term : this.snap.term;
+  }
+
+  termAt(index: number): number | null {
+    if (index === this.snap.index) return this.snap.term;
+    if (index < this.snap.index || index > this.lastIndex()) return null;
+    return this.log[index - this.snap.index - 1].term;
+  }
+
+  entriesFrom(index: number, max = Infinity): Entry[] {
+    const start = index - this.snap.index - 1;
+    if (start < 0) return [];
+    return this.log.slice(start, start + max).map(cloneEntry);
+  }
+
+  configuration(): RaftConfig {
+    return cloneConfig(this.config);
+  }
+
+  snapshotMeta(): SnapshotMeta {
+    return { ...this.snap, config: cloneConfig(this.snap.config) };
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  isVoter(id = this.id): boolean {
+    return this.config.voters.includes(id);
+  }
+
+  /** True while a configuration change is appended but not yet applied (one change at a time). */
+  configChangePending(): boolean {
+    return this.pendingConfigIndex > this.applied;
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.commit };
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  tick(): Ready {
+    if (this.role === "leader") this.tickLeader();
+    else this.tickElection();
+    return this.ready();
+  }
+
+  /** Start an election now (e.g. when the failure detector declared the leader dead). */
+  campaign(): Ready {
+    if (this.role !== "leader" && this.isVoter()) this.preCampaign();
+    return this.ready();
+  }
+
+  /** Propose a command. Null when this agent is not the leader (forward it to `leader`). */
+  propose(data: unknown): { index: number; term: number; ready: Ready } | null {
+    if (this.role !== "leader") return null;
+    const e = this.appendLocal({ kind: "cmd", data });
+    this.broadcastAppend();
+    return { index: e.index, term: e.term, ready: this.ready() };
+  }
+
+  /** Propose a single-server configuration change. Null if not leader or a change is pending. */
+  proposeConfig(config: RaftConfig): { index: number; ready: Ready } | null {
+    if (this.role !== "leader" || this.configChangePending()) return null;
+    const e = this.appendLocal({ kind: "config", config: cloneConfig(config) });
+    this.broadcastAppend();
+    return { index: e.index, ready: this.ready() };
+  }
+
+  /**
+   * ReadIndex (thesis §6.4): record the commit index, confirm leadership with a heartbeat round, and
+   * hand back `{ctx, index}` once a majority answered; the caller serves the read when applied ≥ index.
+   */
+  readIndex(): { ctx: number; ready: Ready } | null {
+    if (this.role !== "leader") return null;
+    const ctx = ++this.readCtx;
+    if (!this.committedInCurrentTerm()) {
+      this.waitingReads.push(ctx);
+      return { ctx, ready: this.ready() };
+    }
+    this.startRead(ctx);
+    return { ctx, ready: this.ready() };
+  }
+
+  /** The application applied entries up to `index`. */
+  advanceApplied(index: number): void {
+    this.applied = Math.max(this.applied, Math.min(index, this.commit));
+  }
+
+  /** Replace the log up to `index` (≤ applied) by a snapshot of the state machine. */
+  compact(index: number, data: unknown): Ready {
+    if (index <= this.snap.index || index > this.applied) return this.ready();
+    const term = this.termAt(index)!;
+    const config = this.configAt(index);
+    this.log = this.log.filter((e) => e.index > index);
+    this.snap = { index, term, config };
+    this.out.snapshot = { meta: this.snapshotMeta(), data };
+    this.out.compactTo = index;
+    return this.ready();
+  }
+
+  step(from: string, m: RaftMsg): Ready {
+    // Term handling first (thesis §3.3), with PreVote and the CheckQuorum lease (§9.6, §6.2).
+    if (m.term > this.term) {
+      if (m.type === "vote") {
+        const inLease = this.leader !== null && this.electionElapsed < this.electionTicks;
+        if (inLease) return this.ready(); // a healthy leader is in charge: ignore the disruptor
+      }
+      if (m.type === "vote" && m.pre) {
+        // never change our term for a pre-vote
+      } else if (m.type === "vote_resp" && m.pre && m.granted) {
+        // pre-votes are granted with the candidate's future term
+      } else {
+        const leader = m.type === "app" || m.type === "snap" ? from : null;
+        this.becomeFollower(m.term, leader);
+      }
+    } else if (m.term < this.term) {
+      if (m.type === "app" || m.type === "snap") {
+        // A stale leader: tell it our term so it steps down.
+        this.send(from, { type: "app_resp", term: this.term, ok: false, index: 0, hint: 0, ctx: 0 });
+      } else if (m.type === "vote" && m.pre) {
+        this.send(from, { type: "vote_resp", term: this.term, pre: true, granted: false });
+      }
+      return this.ready();
+    }
+
+    switch (m.type) {
+      case "vote":
+        this.handleVote(from, m);
+        break;
+      case "vote_resp":
+        this.handleVoteResp(from, m);
+        break;
+      case "app":
+        if (this.role !== "follower") this.becomeFollower(m.term, from);
+        this.leader = from;
+        this.electionElapsed = 0;
+        this.handleAppend(from, m);
+        break;
+      case "snap":
+        if (this.role !== "follower") this.becomeFollower(m.term, from);
+        this.leader = from;
+        this.electionElapsed = 0;
+        this.handleSnapshot(from, m);
+        break;
+      case "app_resp":
+        if (this.role === "leader") this.handleAppendResp(from, m);
+        break;
+    }
+    return this.ready();
+  }
+
+  // ---- elections ----------------------------------------------------------------------------
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.isVoter() && this.electionElapsed >= this.randomizedTimeout) {
+      this.electionElapsed = 0;
+      this.preCampaign();
+    }
+  }
+
+  private preCampaign(): void {
+    this.role = "pre-candidate";
+    this.leader = null;
+    this.votes = new Map([[this.id, true]]);
+    this.resetTimeout();
+    this.out.events.push(`${this.id} pre-campaign for term ${this.term + 1}`);
+    if (this.quorumReached()) return this.becomeCandidate();
+    for (const v of this.config.voters) {
+      if (v === this.id) continue;
+      this.send(v, { type: "vote", term: this.term + 1, pre: true, lastIndex: this.lastIndex(), lastTerm: this.lastTerm() });
+    }
+  }
+
+  private becomeCandidate(): void {
+    this.role = "candidate";
+    this.term++;
+    this.vote = this.id;
+    this.leader = null;
+    this.hardDirty = true;
+    this.votes = new Map([[this.id, true]]);
+    this.resetTimeout();
+    this.out.events.push(`${this.id} campaign at term ${this.term}`);
+    if (this.quorumReached()) return this.becomeLeader();
+    for (const v of this.config.voters) {
+      if (v === this.id) continue;
+      this.send(v, { type: "vote", term: this.term, pre: false, lastIndex: this.lastIndex(), lastTerm: this.lastTerm() });
+    }
+  }
+
+  private becomeFollower(term: number, leader: string | null): void {
+    const wasLeader = this.role === "leader";
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = null;
+      this.hardDirty = true;
+    }
+    this.role = "follower";
+    this.leader = leader;
+    this.electionElapsed = 0;
+    this.resetTimeout();
+    if (wasLeader) this.dropReads();
+  }
+
+  private becomeLeader(): void {
+    this.role = "leader";
+    this.leader = this.id;
+    this.heartbeatElapsed = 0;
+    this.electionElapsed = 0;
+    this.progress = new Map();
+    for (const p of this.members()) {
+      if (p !== this.id) this.progress.set(p, { match: 0, next: this.lastIndex() + 1, inflight: false, active: true });
+    }
+    this.out.events.push(`${this.id} became leader at term ${this.term}`);
+    // Thesis §6.4: commit a no-op of our own term so the commit index (and ReadIndex) is current.
+    this.appendLocal({ kind: "noop" });
+    this.pendingConfigIndex = Math.max(this.pendingConfigIndex, this.lastConfigIndex());
+    this.broadcastAppend();
+  }
+
+  private handleVote(from: string, m: Extract<RaftMsg, { type: "vote" }>): void {
+    const canVote =
+      this.vote === from || (this.vote === null && this.leader === null) || (m.pre && m.term > this.term);
+    const upToDate = m.lastTerm > this.lastTerm() || (m.lastTerm === this.lastTerm() && m.lastIndex >= this.lastIndex());
+    if (canVote && upToDate) {
+      this.send(from, { type: "vote_resp", term: m.term, pre: m.pre, granted: true });
+      if (!m.pre) {
+        this.electionElapsed = 0;
+        this.vote = from;
+        this.hardDirty = true;
+      }
+    } else {
+      this.send(from, { type: "vote_resp", term: this.term, pre: m.pre, granted: false });
+    }
+  }
+
+  private handleVoteResp(from: string, m: Extract<RaftMsg, { type: "vote_resp" }>): void {
+    const expecting = (this.role === "pre-candidate" && m.pre) || (this.role === "candidate" && !m.pre);
+    if (!expecting || !this.config.voters.includes(from)) return;
+    this.votes.set(from, m.granted);
+    if (this.quorumReached()) {
+      if (this.role === "pre-candidate") this.becomeCandidate();
+      else this.becomeLeader();
+      return;
+    }
+    const rejected = Array.from(this.votes.values()).filter((g) => !g).length;
+    if (rejected >= quorumOf(this.config.voters.length)) this.becomeFollower(this.term, null);
+  }
+
+  private quorumReached(): boolean {
+    let granted = 0;
+    for (const v of this.config.voters) if (this.votes.get(v)) granted++;
+    return granted >= quorumOf(this.config.voters.length);
+  }
+
+  // ---- leader -------------------------------------------------------------------------------
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTicks) {
+      this.electionElapsed = 0;
+      // CheckQuorum (§6.2): a leader that did not hear from a majority for an election timeout steps down.
+      let active = this.isVoter() ? 1 : 0;
+      for (const [id, p] of this.progress) {
+        if (p.active && this.config.voters.includes(id)) active++;
+        p.active = false;
+      }
+      if (active < quorumOf(this.config.voters.length)) {
+        this.out.events.push(`${this.id} steps down at term ${this.term}: no quorum heard`);
+        this.becomeFollower(this.term, null);
+        return;
+      }
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      for (const p of this.progress.values()) p.inflight = false;
+      this.broadcastAppend(this.pendingReads.size > 0 ? this.readCtx : 0);
+    }
+  }
+
+  private appendLocal(e: Omit<Entry, "index" | "term">): Entry {
+    const entry: Entry = { ...e, index: this.lastIndex() + 1, term: this.term };
+    this.log.push(entry);
+    this.queueAppend(entry.index, [entry]);
+    if (entry.kind === "config") {
+      this.pendingConfigIndex = entry.index;
+      this.applyConfig(entry.config!);
+    }
+    this.maybeCommit();
+    return entry;
+  }
+
+  private broadcastAppend(ctx = 0): void {
+    for (const id of this.progress.keys()) this.sendAppend(id, ctx);
+  }
+
+  private sendAppend(to: string, ctx = 0): void {
+    const p = this.progress.get(to);
+    if (!p) return;
+    if (p.inflight && ctx === 0) return;
+    if (p.next <= this.snap.index) {
+      // The entries it needs were compacted: send the snapshot (§5.3). The shell attaches the data.
+      p.inflight = true;
+      this.send(to, { type: "snap", term: this.term, snapshot: { meta: this.snapshotMeta(), data: null } });
+      return;
+    }
+    const prevIndex = p.next - 1;
+    const entries = this.entriesFrom(p.next, this.maxBatch);
+    p.inflight = entries.length > 0;
+    this.send(to, {
+      type: "app", term: this.term, prevIndex, prevTerm: this.termAt(prevIndex) ?? 0, entries, commit: this.commit, ctx,
+    });
+  }
+
+  private handleAppendResp(from: string, m: Extract<RaftMsg, { type: "app_resp" }>): void {
+    const p = this.progress.get(from);
+    if (!p) return;
+    p.active = true;
+    p.inflight = false;
+    if (m.ctx > 0) this.ackRead(from, m.ctx);
+    if (m.ok) {
+      if (m.index > p.match) p.match = m.index;
+      p.next = Math.max(p.next, m.index + 1);
+      if (this.maybeCommit()) this.broadcastAppend();
+      else if (p.match < this.lastIndex()) this.sendAppend(from);
+    } else {
+      // Fast backtracking (§3.5): jump to just after the follower's hint, never below its match.
+      p.next = Math.max(p.match + 1, Math.min(p.next - 1, m.hint + 1));
+      this.sendAppend(from);
+    }
+  }
+
+  private maybeCommit(): boolean {
+    const matches: number[] = [];
+    for (const v of this.config.voters) {
+      if (v === this.id) matches.push(this.lastIndex());
+      else matches.push(this.progress.get(v)?.match ?? 0);
+    }
+    matches.sort((a, b) => b - a);
+    const n = matches[quorumOf(matches.length) - 1] ?? 0;
+    // Only entries of the current term are committed by counting replicas (§3.6.2).
+    if (n > this.commit && this.termAt(n) === this.term) {
+      this.setCommit(n);
+      if (this.waitingReads.length && this.committedInCurrentTerm()) {
+        const waiting = this.waitingReads;
+        this.waitingReads = [];
+        for (const ctx of waiting) this.startRead(ctx);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private committedInCurrentTerm(): boolean {
+    return this.termAt(this.commit) === this.term;
+  }
+
+  private startRead(ctx: number): void {
+    this.pendingReads.set(ctx, { index: this.commit, acks: new Set([this.id]) });
+    if (this.readQuorum(ctx)) return;
+    for (const id of this.progress.keys()) this.sendAppend(id, ctx);
+  }
+
+  private ackRead(from: string, ctx: number): void {
+    // A heartbeat answer with context c confirms every read with context ≤ c (they were sent earlier).
+    for (const [c, r] of this.pendingReads) if (c <= ctx) r.acks.add(from);
+    for (const c of Array.from(this.pendingReads.keys()).sort((a, b) => a - b)) this.readQuorum(c);
+  }
+
+  private readQuorum(ctx: number): boolean {
+    const r = this.pendingReads.get(ctx);
+    if (!r) return false;
+    let acks = 0;
+    for (const v of this.config.voters) if (r.acks.has(v)) acks++;
+    if (acks >= quorumOf(this.config.voters.length)) {
+      this.pendingReads.delete(ctx);
+      this.out.reads.push({ ctx, index: r.index });
+      return true;
+    }
+    return false;
+  }
+
+  private dropReads(): void {
+    for (const ctx of this.pendingReads.keys()) this.out.droppedReads.push(ctx);
+    for (const ctx of this.waitingReads) this.out.droppedReads.push(ctx);
+    this.pendingReads.clear();
+    this.waitingReads = [];
+  }
+
+  // ---- follower -----------------------------------------------------------------------------
+
+  private handleAppend(from: string, m: Extract<RaftMsg, { type: "app" }>): void {
+    if (m.prevIndex < this.commit) {
+      // Everything up to our commit index is already settled; answer with it (etcd's shortcut).
+      const skip = this.commit - m.prevIndex;
+      if (skip >= m.entries.length) {
+        this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.commit, hint: 0, ctx: m.ctx });
+        return;
+      }
+      m = { ...m, prevIndex: this.commit, prevTerm: this.termAt(this.commit)!, entries: m.entries.slice(skip) };
+    }
+    const localPrevTerm = this.termAt(m.prevIndex);
+    if (localPrevTerm === null || localPrevTerm !== m.prevTerm) {
+      // Log matching failed (§3.5). Hint: our last index, or the index before our entries of the
+      // conflicting term, so the leader skips a whole term per round trip.
+      let hint = Math.min(this.lastIndex(), m.prevIndex - 1);
+      if (localPrevTerm !== null) {
+        let i = m.prevIndex;
+        while (i > this.commit && i > this.snap.index && this.termAt(i - 1) === localPrevTerm) i--;
+        hint = Math.max(this.commit, i - 1);
+      }
+      this.send(from, { type: "app_resp", term: this.term, ok: false, index: m.prevIndex, hint, ctx: m.ctx });
+      return;
+    }
+    let firstNew = -1;
+    for (let i = 0; i < m.entries.length; i++) {
+      const e = m.entries[i];
+      const t = this.termAt(e.index);
+      if (t === null || t !== e.term) {
+        firstNew = i;
+        break;
+      }
+    }
+    if (firstNew >= 0) {
+      const from0 = m.entries[firstNew].index;
+      if (from0 <= this.commit) throw new Error(`raft: refusing to overwrite committed entry ${from0}`);
+      this.log = this.log.filter((e) => e.index < from0);
+      const added = m.entries.slice(firstNew).map(cloneEntry);
+      this.log.push(...added);
+      this.queueAppend(from0, added);
+      this.config = this.latestConfig();
+    }
+    const lastNew = m.prevIndex + m.entries.length;
+    if (m.commit > this.commit) this.setCommit(Math.min(m.commit, lastNew));
+    this.send(from, { type: "app_resp", term: this.term, ok: true, index: lastNew, hint: 0, ctx: m.ctx });
+  }
+
+  private handleSnapshot(from: string, m: Extract<RaftMsg, { type: "snap" }>): void {
+    const s = m.snapshot;
+    if (s.meta.index <= this.commit) {
+      this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.commit, hint: 0, ctx: 0 });
+      return;
+    }
+    if (this.termAt(s.meta.index) === s.meta.term) {
+      // We already have the entries: just fast-forward the commit index.
+      this.setCommit(s.meta.index);
+    } else {
+      this.log = [];
+      this.snap = { ...s.meta, config: cloneConfig(s.meta.config) };
+      this.commit = s.meta.index;
+      this.applied = s.meta.index;
+      this.hardDirty = true;
+      this.out.snapshot = { meta: this.snapshotMeta(), data: s.data };
+      this.out.restore = true;
+      this.out.committed = [];
+      this.out.append = { fromIndex: s.meta.index + 1, entries: [] };
+      this.out.compactTo = s.meta.index;
+      this.config = this.latestConfig();
+      this.out.events.push(`${this.id} installed snapshot at ${s.meta.index}`);
+    }
+    this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.lastIndex(), hint: 0, ctx: 0 });
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private setCommit(index: number): void {
+    if (index <= this.commit) return;
+    const prev = this.commit;
+    this.commit = index;
+    this.hardDirty = true;
+    const from = Math.max(prev, this.applied) + 1;
+    if (index >= from) this.out.committed.push(...this.entriesFrom(from, index - from + 1));
+    // A leader that removed itself steps down once the change is committed (§4.2.2).
+    if (this.role === "leader" && !this.isVoter()) {
+      this.out.events.push(`${this.id} steps down: no longer a voter`);
+      this.becomeFollower(this.term, null);
+    }
+  }
+
+  private members(): string[] {
+    return Array.from(new Set([...this.config.voters, ...this.config.learners]));
+  }
+
+  private latestConfig(): RaftConfig {
+    for (let i = this.log.length - 1; i >= 0; i--) if (this.log[i].kind === "config") return cloneConfig(this.log[i].config!);
+    return cloneConfig(this.snap.config);
+  }
+
+  private lastConfigIndex(): number {
+    for (let i = this.log.length - 1; i >= 0; i--) if (this.log[i].kind === "config") return this.log[i].index;
+    return this.snap.index;
+  }
+
+  private configAt(index: number): RaftConfig {
+    for (let i = this.log.length - 1; i >= 0; i--) {
+      const e = this.log[i];
+      if (e.index <= index && e.kind === "config") return cloneConfig(e.config!);
+    }
+    return cloneConfig(this.snap.config);
+  }
+
+  private applyConfig(c: RaftConfig): void {
+    this.config = cloneConfig(c);
+    if (this.role !== "leader") return;
+    for (const id of this.members()) {
+      if (id !== this.id && !this.progress.has(id)) {
+        this.progress.set(id, { match: 0, next: this.lastIndex(), inflight: false, active: true });
+      }
+    }
+    for (const id of Array.from(this.progress.keys())) if (!this.members().includes(id)) this.progress.delete(id);
+  }
+
+  private queueAppend(fromIndex: number, entries: Entry[]): void {
+    const cur = this.out.append;
+    if (cur && fromIndex === cur.fromIndex + cur.entries.length) cur.entries.push(...entries.map(cloneEntry));
+    else if (cur && fromIndex > cur.fromIndex) {
+      cur.entries = cur.entries.filter((e) => e.index < fromIndex).concat(entries.map(cloneEntry));
+    } else this.out.append = { fromIndex, entries: entries.map(cloneEntry) };
+  }
+
+  private resetTimeout(): void {
+    this.randomizedTimeout = this.electionTicks + this.rng.int(this.electionTicks);
+  }
+
+  private send(to: string, msg: RaftMsg): void {
+    this.out.messages.push({ to, msg });
+  }
+
+  /** Collect what is pending (the first call after construction re-applies committed entries). */
+  ready(): Ready {
+    const r = this.out;
+    if (this.hardDirty) {
+      r.hardState = this.hardState();
+      this.hardDirty = false;
+    }
+    this.out = emptyReady();
+    return r;
+  }
+}
+
+export function quorumOf(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+function emptyReady(): Ready {
+  return {
+    hardState: null, append: null, snapshot: null, restore: false, compactTo: null, messages: [], committed: [], reads: [],
+    droppedReads: [], events: [],
+  };
+}
+
+function cloneConfig(c: RaftConfig): RaftConfig {
+  return { voters: c.voters.slice(), learners: c.learners.slice() };
+}
+
+function cloneEntry(e: Entry): Entry {
+  const c: Entry = { ...e };
+  if (e.config) c.config = cloneConfig(e.config);
+  return c;
+}
+
+export function initialPersisted(config: RaftConfig): RaftPersisted {
+  return { hard: { term: 0, vote: null, commit: 0 }, snapshot: { index: 0, term: 0, config }, entries: [] };
+}
