@@ -36,7 +36,7 @@ export interface AgentView {
   load: number;
   queue: number;
   mode: "read-write" | "read-only";
-  raft: null;
+  raft: { role: string; term: number; leader: string | null; commitIndex: number; appliedIndex: number; voters: string[]; learners: string[] } | null;
   config: SwarmConfig;
   chaos: ChaosState;
   stats: AgentStats;
@@ -74,12 +74,36 @@ export interface HealthReport {
   rearmed: boolean;
 }
 
+export type MemoryOp =
+  | { op: "put"; ns: string; key: string; value: unknown; ttlSeconds?: number }
+  | { op: "del"; ns: string; key: string };
+
+export type MemoryReply =
+  | { ok: true; version?: number; deleted?: boolean; leader: string }
+  | { ok: false; code: "no_quorum" | "read_only"; message: string };
+
+export type MemoryReadReply =
+  | { ok: true; found: boolean; value?: unknown; version?: number; stale: boolean; servedBy: string }
+  | { ok: false; code: "no_quorum"; message: string };
+
+export type MemoryListReply =
+  | { ok: true; keys: string[]; next: string | null; stale: boolean }
+  | { ok: false; code: "no_quorum"; message: string };
+
+/** How long a request waits for a leader, a commit or a read confirmation before answering 503. */
+const CONSENSUS_WAIT_MS = 8000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export type ChaosCommand =
   | { action: "crash" }
   | { action: "restart" }
   | { action: "partition"; groups: string[][] }
   | { action: "heal" }
   | { action: "drop"; rate: number };
+
+function isRefusalLike(x: unknown): boolean {
+  return typeof x === "object" && x !== null && "refused" in x;
+}
 
 function seedFromCrypto(): number {
   const a = new Uint32Array(1);
@@ -93,6 +117,12 @@ export class MeshAgent extends DurableObject<Env> {
   private chaos: ChaosState = { ...NO_CHAOS };
   private scheduledAlarm: number | null = null;
   private readonly rng = new Rng(seedFromCrypto());
+  /** Writes waiting for their log entry to be applied: index → (term, resolve). */
+  private readonly writeWaiters = new Map<number, Array<{ term: number; resolve: (r: unknown) => void }>>();
+  /** Linearizable reads waiting for leadership confirmation: ctx → resolve(readIndex | null). */
+  private readonly readWaiters = new Map<number, (index: number | null) => void>();
+  /** Requests waiting for the applied index to reach a value. */
+  private appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
   private readonly stats: AgentStats = {
     alarms: 0, peerCalls: 0, peerCallFailures: 0, rowsWritten: 0,
     envelopesIn: 0, envelopesOut: 0, invalidDropped: 0, chaosDropped: 0, since: Date.now(),
@@ -294,6 +324,134 @@ export class MeshAgent extends DurableObject<Env> {
     return this.detectorView(target);
   }
 
+  /**
+   * A memory write (`memory_usage` store/delete) through the replicated log. A non-leader forwards it
+   * to the leader (never refuses); the answer comes once the entry is committed and applied.
+   */
+  async memWrite(op: MemoryOp, hops = 0, deadline = Date.now() + CONSENSUS_WAIT_MS): Promise<MemoryReply | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
+    if (core.meta.config.consensus.voters === 0) {
+      return { ok: false, code: "no_quorum", message: "This swarm has no replicated log (consensus.voters is 0)." };
+    }
+    for (;;) {
+      const now = Date.now();
+      const cmd =
+        op.op === "put"
+          ? { op: "put" as const, ns: op.ns, key: op.key, value: op.value, at: now,
+              expiresAt: op.ttlSeconds ? now + op.ttlSeconds * 1000 : null }
+          : { op: "del" as const, ns: op.ns, key: op.key, at: now };
+      const p = core.memPropose(cmd, now);
+      if (p) {
+        const done = new Promise<unknown>((resolve) => {
+          const list = this.writeWaiters.get(p.index) ?? [];
+          list.push({ term: p.term, resolve });
+          this.writeWaiters.set(p.index, list);
+        });
+        this.commit(p.effects);
+        await this.arm();
+        const result = (await Promise.race([done, sleep(Math.max(0, deadline - Date.now())).then(() => null)])) as
+          | { version?: number; deleted?: boolean; lost?: boolean }
+          | null;
+        if (!result || result.lost) {
+          return { ok: false, code: "no_quorum", message: "The write was not committed (no majority, or leadership changed); retry." };
+        }
+        return { ok: true, version: result.version, deleted: result.deleted, leader: core.meta.self };
+      }
+      const leader = await this.awaitLeader(deadline);
+      if (!leader) return { ok: false, code: "no_quorum", message: "No leader of the replicated log can be reached." };
+      if (leader !== core.meta.self && hops < 3) {
+        try {
+          const r = await this.env.AGENT.getByName(agentObjectName(core.meta.swarm, leader)).memWrite(op, hops + 1, deadline);
+          if (!isRefusalLike(r)) return r as MemoryReply;
+        } catch {
+          // fall through: wait for a new leader
+        }
+      }
+      if (Date.now() >= deadline) return { ok: false, code: "no_quorum", message: `Leader ${leader} does not answer.` };
+      await sleep(20);
+    }
+  }
+
+  /** A memory read: linearizable (ReadIndex at the leader) by default, or stale from local state. */
+  async memRead(ns: string, key: string, stale: boolean, hops = 0): Promise<MemoryReadReply | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
+    const local = (isStale: boolean): MemoryReadReply => {
+      const rec = core.memStore()?.get(ns, key, Date.now()) ?? null;
+      return rec
+        ? { ok: true, found: true, value: rec.value, version: rec.version, stale: isStale, servedBy: core.meta.self }
+        : { ok: true, found: false, stale: isStale, servedBy: core.meta.self };
+    };
+    if (stale || core.meta.config.consensus.voters === 0) return local(true);
+    const index = await this.linearizableIndex(hops);
+    if (typeof index === "object") return index;
+    if (index === -1) return this.forwardRead(ns, key, hops);
+    return local(false);
+  }
+
+  async memList(ns: string, prefix: string, limit: number, cursor: string | null, stale: boolean, hops = 0): Promise<MemoryListReply | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
+    const local = (isStale: boolean): MemoryListReply => {
+      const page = core.memStore()?.list(ns, prefix, limit, cursor, Date.now()) ?? { keys: [], next: null };
+      return { ok: true, ...page, stale: isStale };
+    };
+    if (stale || core.meta.config.consensus.voters === 0) return local(true);
+    const index = await this.linearizableIndex(hops);
+    if (typeof index === "object") return index;
+    if (index === -1) {
+      const leader = core.raftLeader();
+      const r = await this.env.AGENT.getByName(agentObjectName(core.meta.swarm, leader!)).memList(ns, prefix, limit, cursor, false, hops + 1);
+      return r as MemoryListReply;
+    }
+    return local(false);
+  }
+
+  /**
+   * ReadIndex: on the leader, the confirmed read index once applied (thesis §6.4); -1 when the leader is
+   * elsewhere (forward); a failure reply when no leader answers.
+   */
+  private async linearizableIndex(hops: number): Promise<number | { ok: false; code: "no_quorum"; message: string }> {
+    const core = this.core!;
+    const deadline = Date.now() + CONSENSUS_WAIT_MS;
+    for (;;) {
+      const r = core.memReadIndex(Date.now());
+      if (r) {
+        const confirmed = new Promise<number | null>((resolve) => this.readWaiters.set(r.ctx, resolve));
+        this.commit(r.effects);
+        await this.arm();
+        const index = await Promise.race([confirmed, sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
+        if (index === null) return { ok: false, code: "no_quorum", message: "Leadership could not be confirmed by a majority." };
+        if (!(await this.waitApplied(index, Math.max(0, deadline - Date.now())))) {
+          return { ok: false, code: "no_quorum", message: "The leader did not catch up in time." };
+        }
+        return index;
+      }
+      const leader = await this.awaitLeader(deadline);
+      if (!leader) return { ok: false, code: "no_quorum", message: "No leader of the replicated log can be reached." };
+      if (leader !== core.meta.self && hops < 3) return -1;
+      if (Date.now() >= deadline) return { ok: false, code: "no_quorum", message: "No leader of the replicated log." };
+      await sleep(20);
+    }
+  }
+
+  private async forwardRead(ns: string, key: string, hops: number): Promise<MemoryReadReply | Refusal> {
+    const core = this.core!;
+    const leader = core.raftLeader();
+    if (!leader) return { ok: false, code: "no_quorum", message: "No leader of the replicated log." };
+    try {
+      return (await this.env.AGENT.getByName(agentObjectName(core.meta.swarm, leader)).memRead(ns, key, false, hops + 1)) as
+        | MemoryReadReply
+        | Refusal;
+    } catch {
+      return { ok: false, code: "no_quorum", message: `Leader ${leader} does not answer.` };
+    }
+  }
+
   /** The full membership records (for topology repair's anti-entropy). */
   async membershipRecords(): Promise<Member[] | Refusal> {
     return this.refusal() ?? this.core!.membership();
@@ -330,6 +488,7 @@ export class MeshAgent extends DurableObject<Env> {
     const before = this.store.rowsWritten;
     this.store.apply(effects);
     this.stats.rowsWritten += this.store.rowsWritten - before;
+    this.settle(effects);
     for (const ev of effects.events) console.log(`[${this.core?.meta.swarm}/${this.core?.meta.self}] ${ev}`);
     if (effects.send.length > 0) this.ctx.waitUntil(this.dispatch(effects.send));
   }
@@ -381,6 +540,53 @@ export class MeshAgent extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(deadline);
     this.scheduledAlarm = deadline;
     this.stats.rowsWritten++;
+  }
+
+  /** Wake requests whose writes were applied, whose reads were confirmed, or that waited for catch-up. */
+  private settle(effects: Effects): void {
+    const r = effects.repl;
+    for (const a of r.applied) {
+      const ws = this.writeWaiters.get(a.index);
+      if (!ws) continue;
+      this.writeWaiters.delete(a.index);
+      for (const w of ws) w.resolve(w.term === a.term ? (a.result ?? { lost: true }) : { lost: true });
+    }
+    for (const rd of r.reads) {
+      this.readWaiters.get(rd.ctx)?.(rd.index);
+      this.readWaiters.delete(rd.ctx);
+    }
+    for (const ctx of r.droppedReads) {
+      this.readWaiters.get(ctx)?.(null);
+      this.readWaiters.delete(ctx);
+    }
+    const applied = this.core?.memApplied() ?? 0;
+    if (this.appliedWaiters.length) {
+      const ready = this.appliedWaiters.filter((w) => w.index <= applied);
+      this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > applied);
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  private waitApplied(index: number, timeoutMs: number): Promise<boolean> {
+    if ((this.core?.memApplied() ?? 0) >= index) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = { index, resolve: () => resolve(true) };
+      this.appliedWaiters.push(w);
+      setTimeout(() => {
+        this.appliedWaiters = this.appliedWaiters.filter((x) => x !== w);
+        resolve(false);
+      }, timeoutMs);
+    });
+  }
+
+  /** The current leader of the replicated log, waiting (bounded) while an election runs. */
+  private async awaitLeader(deadline: number): Promise<string | null> {
+    for (;;) {
+      const l = this.core?.raftLeader() ?? null;
+      if (l) return l;
+      if (Date.now() >= deadline) return null;
+      await sleep(Math.max(10, Math.floor((this.core?.meta.config.failure.heartbeatMs ?? 100) / 2)));
+    }
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -443,7 +649,7 @@ export class MeshAgent extends DurableObject<Env> {
       queue: 0,
       // Majority rule (the seed's PartitionHandler): fewer than half the members reachable → read-only.
       mode: live * 2 > counted ? "read-write" : "read-only",
-      raft: null,
+      raft: core.raftStatus(),
       config: core.meta.config,
       chaos: this.chaos,
       stats: this.snapshotStats(),

@@ -4,6 +4,9 @@
 import type { AgentMeta, Effects, PersistedAgent } from "../core/agent";
 import type { Member } from "../core/membership/member";
 import { RETAIN_PER_STREAM, type InboxEntry, type Message, type StreamState } from "../core/messages/log";
+import type { KvRecord } from "../core/memory/kv";
+import type { Entry, HardState, SnapshotMeta } from "../core/raft/raft";
+import type { ReplicatedPersisted } from "../core/replicated";
 
 /** Ordered, append-only: the index + 1 is the schema version. Never edit a shipped migration. */
 const MIGRATIONS: string[] = [
@@ -18,6 +21,10 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (stream, seq)) WITHOUT ROWID;
    CREATE TABLE IF NOT EXISTS inbox (cursor INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,
      from_label TEXT NOT NULL, body TEXT NOT NULL, sent_at INTEGER NOT NULL, received_at INTEGER NOT NULL);`,
+  // v3: the replicated log (Raft) and the memory store it drives.
+  `CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+   CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, version INTEGER NOT NULL,
+     expires_at INTEGER, updated_at INTEGER NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID;`,
 ];
 
 export interface ChaosState {
@@ -87,7 +94,32 @@ export class AgentStorage {
       .exec<{ msg: string }>(`SELECT msg FROM msglog`)
       .toArray()
       .map((r) => JSON.parse(r.msg) as Message);
-    return { meta, members, streams, messages };
+    return { meta, members, streams, messages, replicated: this.loadReplicated() };
+  }
+
+  private loadReplicated(): ReplicatedPersisted | null {
+    const snap = this.getMeta<SnapshotMeta>("raft_snap");
+    if (!snap) return null;
+    const hard = this.getMeta<HardState>("raft_hard") ?? { term: 0, vote: null, commit: 0 };
+    const entries = this.sql
+      .exec<{ entry: string }>(`SELECT entry FROM raft_log WHERE idx > ? ORDER BY idx`, snap.index)
+      .toArray()
+      .map((r) => JSON.parse(r.entry) as Entry);
+    const kv = this.sql
+      .exec<{ ns: string; key: string; value: string; version: number; expires_at: number | null; updated_at: number }>(
+        `SELECT ns, key, value, version, expires_at, updated_at FROM kv`,
+      )
+      .toArray()
+      .map((r): KvRecord => ({
+        ns: r.ns, key: r.key, value: JSON.parse(r.value), version: r.version, expiresAt: r.expires_at, updatedAt: r.updated_at,
+      }));
+    const applied = this.getMeta<number>("kv_applied") ?? snap.index;
+    return { hard, snapshot: snap, entries, kv, applied };
+  }
+
+  private getMeta<T>(k: string): T | null {
+    const row = this.sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = ?`, k).toArray()[0];
+    return row ? (JSON.parse(row.v) as T) : null;
   }
 
   loadChaos(): ChaosState {
@@ -101,7 +133,9 @@ export class AgentStorage {
 
   /** Persist a core's effects atomically (the caller sends only after this returns). */
   apply(e: Effects): void {
-    if (!e.meta && e.members.length === 0 && e.logged.length === 0 && e.inbox.length === 0 && e.streams.length === 0) {
+    const r = e.repl;
+    const replChanged = r.raftOps.length > 0 || r.kvUpserts.length > 0 || r.kvRemovals.length > 0 || r.kvReset !== null || r.applied.length > 0;
+    if (!e.meta && e.members.length === 0 && e.logged.length === 0 && e.inbox.length === 0 && e.streams.length === 0 && !replChanged) {
       return;
     }
     this.storage.transactionSync(() => {
@@ -129,6 +163,7 @@ export class AgentStorage {
         );
         this.rowsWritten++;
       }
+      if (replChanged) this.applyReplicated(e);
       const streams = new Map(e.streams);
       for (const [stream, st] of streams) {
         this.sql.exec(
@@ -143,6 +178,40 @@ export class AgentStorage {
         }
       }
     });
+  }
+
+  /** Raft state (term, vote, log, snapshot) and the memory store, in the same transaction as the rest. */
+  private applyReplicated(e: Effects): void {
+    const r = e.repl;
+    for (const op of r.raftOps) {
+      if (op.kind === "hard") this.putMeta("raft_hard", JSON.stringify(op.hard));
+      else if (op.kind === "compact") {
+        this.sql.exec(`DELETE FROM raft_log WHERE idx <= ?`, op.to);
+        this.putMeta("raft_snap", JSON.stringify(op.meta));
+      } else {
+        this.sql.exec(`DELETE FROM raft_log WHERE idx >= ?`, op.fromIndex);
+        for (const en of op.entries) {
+          this.sql.exec(`INSERT OR REPLACE INTO raft_log (idx, entry) VALUES (?, ?)`, en.index, JSON.stringify(en));
+          this.rowsWritten++;
+        }
+      }
+    }
+    if (r.kvReset) {
+      this.sql.exec(`DELETE FROM kv`);
+      for (const k of r.kvReset) this.putKv(k);
+    }
+    for (const k of r.kvUpserts) this.putKv(k);
+    for (const [ns, key] of r.kvRemovals) this.sql.exec(`DELETE FROM kv WHERE ns = ? AND key = ?`, ns, key);
+    const last = r.applied.at(-1)?.index;
+    if (last !== undefined) this.putMeta("kv_applied", String(last));
+  }
+
+  private putKv(k: KvRecord): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO kv (ns, key, value, version, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      k.ns, k.key, JSON.stringify(k.value), k.version, k.expiresAt, k.updatedAt,
+    );
+    this.rowsWritten++;
   }
 
   /** Inbox page after a cursor, oldest first. */

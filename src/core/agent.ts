@@ -32,6 +32,8 @@ import {
 } from "./membership/member";
 import { MessageLog, type InboxEntry, type Message, type StreamState } from "./messages/log";
 import type { Rng } from "./rng";
+import type { MemCommand } from "./memory/kv";
+import { ReplicatedLog, type LogEffects, type ReplicatedPersisted } from "./replicated";
 import { buildOverlay, type Graph } from "./topology/overlay";
 
 /** What must survive a restart besides the membership table. */
@@ -49,6 +51,8 @@ export interface PersistedAgent {
   members: Member[];
   streams?: Array<[string, StreamState]>;
   messages?: Message[];
+  /** The replicated log and memory store, when the swarm has one (consensus.voters > 0). */
+  replicated?: ReplicatedPersisted | null;
 }
 
 export interface Effects {
@@ -67,6 +71,8 @@ export interface Effects {
   inbox: InboxEntry[];
   /** Message-stream states that changed. */
   streams: Array<[string, StreamState]>;
+  /** Replicated log and memory store: what to persist, what was applied, which reads are ready. */
+  repl: LogEffects;
 }
 
 export interface Counters {
@@ -163,6 +169,9 @@ export class AgentCore {
     suspicionsRaised: 0, refutations: 0, deathsDeclared: 0, membershipChanges: 0, messagesForwarded: 0,
   };
   private readonly log: MessageLog;
+  private repl: ReplicatedLog | null = null;
+  private raftEpoch = 0;
+  private raftTicksDone = 0;
   private out: Effects;
 
   private constructor(meta: AgentMeta, rng: Rng, now: number) {
@@ -193,6 +202,15 @@ export class AgentCore {
       core.out.members.push(cloneMember(m));
     }
     core.enqueueRumor(me);
+    const voters = o.config.consensus.voters;
+    if (voters > 0) {
+      // Agents created together agree on the first voters; a joiner starts empty and is added by the leader.
+      const roster = o.roster && o.roster.length ? o.roster : [];
+      const config = roster.length ? { voters: roster.slice(0, voters), learners: roster.slice(voters) } : { voters: [], learners: [] };
+      core.startReplicated(ReplicatedLog.initial(config), o.now);
+      // Persist the initial configuration, so a restart knows who votes.
+      core.out.repl.raftOps.push({ kind: "compact", to: 0, meta: core.repl!.raft.snapshotMeta() });
+    }
     core.join(o.seeds ?? []);
     core.out.events.push(`created ${o.self} (${core.members.size} known members)`);
     return { core, effects: core.flush() };
@@ -206,6 +224,7 @@ export class AgentCore {
   static restore(p: PersistedAgent, now: number, rng: Rng, opts: RestoreOptions = {}): { core: AgentCore; effects: Effects } {
     const core = new AgentCore({ ...p.meta }, rng, now);
     core.log.restore(p.streams ?? [], p.messages ?? []);
+    if (p.replicated && p.meta.config.consensus.voters > 0) core.startReplicated(p.replicated, now);
     for (const m of p.members) {
       core.members.set(m.id, cloneMember(m));
       if (m.status === "suspect") core.suspicionStart.set(m.id, now);
@@ -236,6 +255,7 @@ export class AgentCore {
     this.now = now;
     if (this.meta.state !== "active") return this.flush();
     this.counters.ticks++;
+    this.tickReplicated(now);
     this.expireProbes(now);
     this.expireRelays(now);
     this.checkSuspicions(now);
@@ -381,7 +401,90 @@ export class AgentCore {
     for (const p of this.probes.values()) d = Math.min(d, p.deadline);
     for (const r of this.relays.values()) d = Math.min(d, r.deadline);
     for (const t of this.suspicionCheckAt.values()) d = Math.min(d, t);
+    if (this.repl) {
+      const ticks = this.repl.raft.ticksUntilAction();
+      if (ticks !== null) d = Math.min(d, this.raftEpoch + (this.raftTicksDone + ticks) * this.raftTickMs);
+      if (this.repl.isLeader()) {
+        const exp = this.repl.kv.nextExpiry();
+        if (exp !== null) d = Math.min(d, Math.max(exp, this.now + 1));
+      }
+    }
     return d;
+  }
+
+  // ---- replicated log and memory store ---------------------------------------------------------
+
+  private get raftTickMs(): number {
+    return Math.max(10, Math.floor(this.meta.config.failure.heartbeatMs / 2));
+  }
+
+  private startReplicated(p: ReplicatedPersisted, now: number): void {
+    this.raftEpoch = now;
+    this.raftTicksDone = 0;
+    const c = this.meta.config.consensus;
+    this.repl = new ReplicatedLog(this.meta.self, p, c.voters, c.snapshotEvery ?? 500, this.rng.fork(), () => this.out.repl);
+  }
+
+  private tickReplicated(now: number): void {
+    const repl = this.repl;
+    if (!repl) return;
+    const due = Math.floor((now - this.raftEpoch) / this.raftTickMs) - this.raftTicksDone;
+    // After a long sleep, do not replay hundreds of ticks: a few are enough to fire any timer.
+    const run = Math.min(due, 3 * 10);
+    for (let i = 0; i < run; i++) repl.tick();
+    if (due > 0) this.raftTicksDone += due;
+    if (repl.isLeader()) {
+      const alive = new Set<string>();
+      const gone = new Set<string>();
+      for (const m of this.members.values()) {
+        if (m.status === "alive") alive.add(m.id);
+        else if (m.status === "dead" || m.status === "left") gone.add(m.id);
+      }
+      repl.reconfigure(alive, gone);
+      const exp = repl.kv.nextExpiry();
+      if (exp !== null && exp <= now) repl.propose({ op: "expire", at: now });
+    }
+  }
+
+  /** The replicated log's leader as this agent knows it (null: none known, or no log). */
+  raftLeader(): string | null {
+    return this.repl?.leader() ?? null;
+  }
+
+  raftStatus(): { role: string; term: number; leader: string | null; commitIndex: number; appliedIndex: number; voters: string[]; learners: string[] } | null {
+    if (!this.repl) return null;
+    const r = this.repl.raft;
+    const c = r.configuration();
+    return {
+      role: r.role, term: r.term, leader: r.leader, commitIndex: r.commit, appliedIndex: this.repl.appliedIndex(),
+      voters: c.voters, learners: c.learners,
+    };
+  }
+
+  /** Propose a memory command; null when this agent is not the leader (forward to raftLeader()). */
+  memPropose(cmd: MemCommand, now: number): { index: number; term: number; effects: Effects } | null {
+    this.now = now;
+    if (!this.repl) return null;
+    const r = this.repl.propose(cmd);
+    if (!r) return null;
+    return { ...r, effects: this.flush() };
+  }
+
+  /** Start a linearizable read (ReadIndex); null when not the leader. */
+  memReadIndex(now: number): { ctx: number; effects: Effects } | null {
+    this.now = now;
+    if (!this.repl) return null;
+    const ctx = this.repl.readIndex();
+    if (ctx === null) return null;
+    return { ctx, effects: this.flush() };
+  }
+
+  memApplied(): number {
+    return this.repl?.appliedIndex() ?? 0;
+  }
+
+  memStore() {
+    return this.repl?.kv ?? null;
   }
 
   // ---- rounds -------------------------------------------------------------------------------
@@ -567,6 +670,10 @@ export class AgentCore {
         this.ingestMessages(env.messages, env.from);
         return;
       }
+      case "raft": {
+        this.repl?.step(env.from, env.msg);
+        return;
+      }
       case "ping": {
         for (const m of env.updates) this.merge(m, env.from);
         this.send({ type: "ack", to: env.from, seq: env.seq, updates: this.piggyback(env.from) });
@@ -646,6 +753,14 @@ export class AgentCore {
     this.quietRounds = 0;
     this.counters.membershipChanges++;
     if (next.id === this.meta.self) return;
+    if ((next.status === "dead" || next.status === "left") && this.repl && this.repl.leader() === next.id) {
+      // The failure detector (quorum-confirmed) buried the leader: elect now, not after a timeout.
+      const voters = this.repl.raft.configuration().voters.filter((v) => {
+        const m = this.members.get(v);
+        return m !== undefined && m.status === "alive";
+      });
+      this.repl.leaderDied(next.id, voters);
+    }
     if (next.status === "suspect") {
       if (!this.suspicionStart.has(next.id) || cur?.status !== "suspect" || cur.inc !== next.inc) {
         this.suspicionStart.set(next.id, now);
@@ -747,6 +862,10 @@ export class AgentCore {
         }
       }
     }
+    for (const r of this.out.repl.raftSend) this.send({ type: "raft", to: r.to as AgentId, msg: r.msg });
+    this.out.repl.raftSend = [];
+    for (const ev of this.out.repl.logEvents) this.out.events.push(ev);
+    this.out.repl.logEvents = [];
     const e = this.out;
     e.nextDeadline = this.nextDeadline();
     this.out = emptyEffects();
@@ -755,7 +874,13 @@ export class AgentCore {
 }
 
 function emptyEffects(): Effects {
-  return { send: [], meta: null, members: [], nextDeadline: null, events: [], logged: [], inbox: [], streams: [] };
+  return {
+    send: [], meta: null, members: [], nextDeadline: null, events: [], logged: [], inbox: [], streams: [],
+    repl: {
+      raftOps: [], raftSend: [], kvUpserts: [], kvRemovals: [], kvReset: null, applied: [], reads: [], droppedReads: [],
+      logEvents: [],
+    },
+  };
 }
 
 /** For the sync reply: their digest entry as a record, to ask whether ours is newer. */

@@ -7,7 +7,8 @@ export interface SwarmConfig {
   maxAgents: number;
   gossip: { intervalMs: number; fanout: number };
   failure: { heartbeatMs: number; timeoutMs: number };
-  consensus: { threshold: number; voters: number };
+  /** voters: members of the Raft group (0: no replicated log); snapshotEvery: compact the log after this many applied entries. */
+  consensus: { threshold: number; voters: number; snapshotEvery: number };
 }
 
 export const DEFAULT_CONFIG: SwarmConfig = {
@@ -16,7 +17,7 @@ export const DEFAULT_CONFIG: SwarmConfig = {
   maxAgents: 12,
   gossip: { intervalMs: 3000, fanout: 3 },
   failure: { heartbeatMs: 3000, timeoutMs: 10000 },
-  consensus: { threshold: 0.67, voters: 5 },
+  consensus: { threshold: 0.67, voters: 5, snapshotEvery: 500 },
 };
 
 /** Hard limits every config must satisfy (the router validates requests against these too). */
@@ -36,7 +37,7 @@ export type SwarmConfigInput = {
   maxAgents?: number;
   gossip?: { intervalMs?: number; fanout?: number };
   failure?: { heartbeatMs?: number; timeoutMs?: number };
-  consensus?: { threshold?: number; voters?: number };
+  consensus?: { threshold?: number; voters?: number; snapshotEvery?: number };
 };
 
 export function resolveConfig(input: SwarmConfigInput = {}): SwarmConfig {

@@ -3,6 +3,8 @@
 import { isId, type AgentId } from "./ids";
 import type { DigestEntry, Member, MemberStatus } from "./membership/member";
 import { validMessage, type Message } from "./messages/log";
+import type { RaftMsg } from "./raft/raft";
+import { validRaftMsg } from "./raft/validate";
 
 export const WIRE_VERSION = 1;
 
@@ -27,6 +29,8 @@ export interface SyncAckMsg extends Base {
 }
 /** Step 3: the records and messages the other side lacks. */
 export interface SyncPushMsg extends Base { type: "sync_push"; records: Member[]; messages?: Message[] }
+/** A Raft message for the swarm's replicated log. */
+export interface RaftEnvMsg extends Base { type: "raft"; msg: RaftMsg }
 /** Agent messages, flooded over the overlay (and repair batches). */
 export interface MsgMsg extends Base { type: "msg"; messages: Message[] }
 
@@ -38,7 +42,7 @@ export interface AckMsg extends Base { type: "ack"; seq: number; updates: Member
 export interface PingReqMsg extends Base { type: "ping_req"; seq: number; target: AgentId }
 
 export type Envelope =
-  | JoinMsg | JoinAckMsg | GossipMsg | SyncMsg | SyncAckMsg | SyncPushMsg | PingMsg | AckMsg | PingReqMsg | MsgMsg;
+  | JoinMsg | JoinAckMsg | GossipMsg | SyncMsg | SyncAckMsg | SyncPushMsg | PingMsg | AckMsg | PingReqMsg | MsgMsg | RaftEnvMsg;
 export type EnvelopeType = Envelope["type"];
 
 /** Distributes Omit over the union so each variant keeps its own fields. */
@@ -118,6 +122,8 @@ export function parseEnvelope(x: unknown): Envelope | string {
         : "bad sync_ack";
     case "sync_push":
       return validMembers(e.records) && validMessages(e.messages) ? (e as unknown as Envelope) : "bad sync_push.records";
+    case "raft":
+      return validRaftMsg(e.msg) ? (e as unknown as Envelope) : "bad raft.msg";
     case "msg":
       return Array.isArray(e.messages) && validMessages(e.messages) ? (e as unknown as Envelope) : "bad msg.messages";
     case "ping":

@@ -10,6 +10,7 @@ import {
 } from "./swarms";
 import { getInbox, postMessage } from "./messages";
 import { faultTolerance } from "./fault";
+import { deleteMemory, getMemory, listMemory, putMemory } from "./memory";
 
 export const VERSION = "0.1.0";
 
@@ -25,6 +26,8 @@ const ROUTES: Array<[string, Partial<Record<"GET" | "POST" | "PUT" | "DELETE", H
   ["/v1/swarms/:swarmId/chaos", { POST: chaos }],
   ["/v1/swarms/:swarmId/messages", { POST: postMessage }],
   ["/v1/swarms/:swarmId/fault-tolerance", { POST: faultTolerance }],
+  ["/v1/swarms/:swarmId/memory/:namespace", { GET: listMemory }],
+  ["/v1/swarms/:swarmId/memory/:namespace/:key", { GET: getMemory, PUT: putMemory, DELETE: deleteMemory }],
   ["/v1/swarms/:swarmId/agents/:agentId/inbox", { GET: getInbox }],
 ];
 

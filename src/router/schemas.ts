@@ -21,7 +21,11 @@ export const CreateSwarm = z.strictObject({
     .strictObject({ heartbeatMs: IntervalMs.optional(), timeoutMs: z.int().min(LIMITS.minIntervalMs).max(600_000).optional() })
     .optional(),
   consensus: z
-    .strictObject({ threshold: z.number().gt(0.5).max(1).optional(), voters: z.int().min(1).max(LIMITS.maxAgents).optional() })
+    .strictObject({
+      threshold: z.number().gt(0.5).max(1).optional(),
+      voters: z.int().min(0).max(LIMITS.maxAgents).optional(),
+      snapshotEvery: z.int().min(10).max(100_000).optional(),
+    })
     .optional(),
 });
 

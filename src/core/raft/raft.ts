@@ -197,6 +197,18 @@ export class Raft {
     return this.pendingConfigIndex > this.applied;
   }
 
+  /**
+   * Ticks until this node has something to do on its own (a heartbeat, a CheckQuorum check, an
+   * election), or null if never (a learner): lets the shell sleep instead of ticking for nothing.
+   */
+  ticksUntilAction(): number | null {
+    if (this.role === "leader") {
+      return Math.max(1, Math.min(this.heartbeatTicks - this.heartbeatElapsed, this.electionTicks - this.electionElapsed));
+    }
+    if (!this.isVoter()) return null;
+    return Math.max(1, this.randomizedTimeout - this.electionElapsed);
+  }
+
   hardState(): HardState {
     return { term: this.term, vote: this.vote, commit: this.commit };
   }
@@ -207,6 +219,11 @@ export class Raft {
     if (this.role === "leader") this.tickLeader();
     else this.tickElection();
     return this.ready();
+  }
+
+  /** Forget a leader the failure detector declared dead, so its lease no longer blocks pre-votes (etcd's ForgetLeader). */
+  forgetLeader(id: string): void {
+    if (this.role === "follower" && this.leader === id) this.leader = null;
   }
 
   /** Start an election now (e.g. when the failure detector declared the leader dead). */

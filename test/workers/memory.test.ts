@@ -1,0 +1,97 @@
+import { describe, expect, test } from "vitest";
+import { api, sleep, waitFor } from "./helpers";
+
+const FAST = { gossip: { intervalMs: 50, fanout: 3 }, failure: { heartbeatMs: 50, timeoutMs: 600 } };
+const view = async (swarm: string, agent: string) => (await api("GET", `/v1/swarms/${swarm}/agents/${agent}`)).body;
+
+async function leaderOf(swarm: string, ids: string[]): Promise<string> {
+  return waitFor(async () => {
+    const vs = await Promise.all(ids.map((a) => api("GET", `/v1/swarms/${swarm}/agents/${a}`)));
+    const leaders = vs.filter((v) => v.status === 200 && v.body.raft?.role === "leader").map((v) => v.body.agentId);
+    return leaders.length === 1 ? leaders[0] : null;
+  }, 15_000, 50);
+}
+
+describe("memory store on the replicated log", () => {
+  test("put, get (linearizable and stale), list with prefix and cursor, delete, 404, TTL expiry", async () => {
+    const c = await api("POST", "/v1/swarms", { swarmId: "mem", agents: 6, ...FAST });
+    await leaderOf("mem", c.body.agents);
+    const put = await api("PUT", "/v1/swarms/mem/memory/mesh/mesh:network:t1", { value: { initialized: true } });
+    expect(put.status).toBe(200);
+    expect(put.body.version).toBeGreaterThan(0);
+    const got = await api("GET", "/v1/swarms/mem/memory/mesh/mesh:network:t1", undefined, { headers: { "x-mesh-via": "agent-6" } });
+    expect(got.status).toBe(200);
+    expect(got.body).toEqual({ value: { initialized: true }, version: put.body.version, stale: false });
+    // A stale read is served locally; it may lag but reaches the same value.
+    await waitFor(async () => {
+      const s = await api("GET", "/v1/swarms/mem/memory/mesh/mesh:network:t1?consistency=stale", undefined, { headers: { "x-mesh-via": "agent-5" } });
+      return s.status === 200 && s.body.stale === true && s.body.version === put.body.version;
+    }, 5000);
+
+    for (const k of ["a.1", "a.2", "a.3", "b.1"]) expect((await api("PUT", `/v1/swarms/mem/memory/ns2/${k}`, { value: k })).status).toBe(200);
+    const page1 = await api("GET", "/v1/swarms/mem/memory/ns2?prefix=a.&limit=2");
+    expect(page1.body.keys).toEqual(["a.1", "a.2"]);
+    const page2 = await api("GET", `/v1/swarms/mem/memory/ns2?prefix=a.&limit=2&cursor=${page1.body.next}`);
+    expect(page2.body).toMatchObject({ keys: ["a.3"], next: null });
+
+    const v2 = await api("PUT", "/v1/swarms/mem/memory/mesh/mesh:network:t1", { value: 2 });
+    expect(v2.body.version).toBeGreaterThan(put.body.version);
+    expect((await api("DELETE", "/v1/swarms/mem/memory/mesh/mesh:network:t1")).status).toBe(200);
+    expect((await api("GET", "/v1/swarms/mem/memory/mesh/mesh:network:t1")).status).toBe(404);
+    expect((await api("DELETE", "/v1/swarms/mem/memory/mesh/mesh:network:t1")).status).toBe(404);
+
+    expect((await api("PUT", "/v1/swarms/mem/memory/tmp/short", { value: 1, ttlSeconds: 1 })).status).toBe(200);
+    expect((await api("GET", "/v1/swarms/mem/memory/tmp/short")).status).toBe(200);
+    await sleep(1100);
+    expect((await api("GET", "/v1/swarms/mem/memory/tmp/short")).status).toBe(404);
+
+    // Bad input: 400, nothing written.
+    expect((await api("PUT", "/v1/swarms/mem/memory/Bad/k", { value: 1 })).status).toBe(400);
+    expect((await api("PUT", "/v1/swarms/mem/memory/ns/k", { value: 1, ttlSeconds: -1 })).status).toBe(400);
+    expect((await api("PUT", "/v1/swarms/mem/memory/ns/k", { nope: 1 })).status).toBe(400);
+    expect((await api("GET", "/v1/swarms/mem/memory/ns/k?consistency=eventual")).status).toBe(400);
+    expect((await api("GET", "/v1/swarms/mem/memory/ns/k")).status).toBe(404);
+  });
+
+  test("write 100 keys, crash the leader, keep writing: a new leader; every acknowledged write survives everywhere", async () => {
+    const c = await api("POST", "/v1/swarms", { swarmId: "memcrash", agents: 8, ...FAST });
+    const ids: string[] = c.body.agents;
+    const first = await leaderOf("memcrash", ids);
+    const acked = new Map<string, number>();
+    for (let i = 0; i < 100; i++) {
+      const r = await api("PUT", `/v1/swarms/memcrash/memory/app/k${i}`, { value: i });
+      expect(r.status).toBe(200);
+      acked.set(`k${i}`, i);
+    }
+    await api("POST", "/v1/swarms/memcrash/chaos", { action: "crash", agents: [first] });
+    let failures = 0;
+    for (let i = 100; i < 150; i++) {
+      const r = await api("PUT", `/v1/swarms/memcrash/memory/app/k${i}`, { value: i });
+      if (r.status === 200) acked.set(`k${i}`, i);
+      else (failures++, expect(r.status).toBe(503));
+    }
+    const live = ids.filter((a) => a !== first);
+    const second = await leaderOf("memcrash", live);
+    expect(second).not.toBe(first);
+    expect(acked.size).toBeGreaterThan(140);
+    // Every acknowledged write is readable through every live agent (linearizable, forwarded to the leader).
+    for (const a of live) {
+      const sample = [...acked.keys()].filter((_, i) => i % 7 === 0);
+      for (const k of sample) {
+        const r = await api("GET", `/v1/swarms/memcrash/memory/app/${k}`, undefined, { headers: { "x-mesh-via": a } });
+        expect(r.status, `${k} via ${a}`).toBe(200);
+        expect(r.body.value).toBe(acked.get(k));
+      }
+    }
+    // The old leader restarts: it catches up and loses nothing.
+    await api("POST", "/v1/swarms/memcrash/chaos", { action: "restart", agents: [first] });
+    await waitFor(async () => {
+      const v = await view("memcrash", first);
+      const l = await view("memcrash", second);
+      return v.raft && v.raft.appliedIndex >= l.raft.commitIndex;
+    }, 15_000);
+    const list = await api("GET", "/v1/swarms/memcrash/memory/app?limit=1000&consistency=stale", undefined, { headers: { "x-mesh-via": first } });
+    for (const k of acked.keys()) expect(list.body.keys).toContain(k);
+    console.log(`writes during failover: ${failures} refused with 503 of 50; ${acked.size} acknowledged, all present`);
+  });
+});
