@@ -91,7 +91,7 @@ export async function getSwarmStatus(req: IRequest, env: Env): Promise<Response>
     swarmId: rec.swarmId,
     config: rec.config,
     mode: entry.mode,
-    leader: null,
+    leader: entry.raft?.leader ?? null,
     connectivity: counted ? round3(live.length / counted) : 1,
     agents: entry.membership.map((m) => ({
       agentId: m.agentId,
