@@ -44,6 +44,11 @@ export interface AgentMeta {
   /** active: ticking; left: announced a graceful leave; shutdown: the swarm was shut down. */
   state: "active" | "left" | "shutdown";
   createdAt: number;
+  /**
+   * The agents created together with this one. Their initial records are implied by this list, so a
+   * bulk-created swarm of n agents writes n² nothing: one meta row per agent, not n member rows.
+   */
+  roster?: string[];
 }
 
 export interface PersistedAgent {
@@ -164,6 +169,7 @@ export class AgentCore {
   private changedThisRound = false;
   private overlayCache: Graph | null = null;
   private liveCache: string[] | null = null;
+  private othersCache: string[] | null = null;
   readonly counters: Counters = {
     envelopesIn: 0, envelopesOut: 0, invalidDropped: 0, ticks: 0, probeRounds: 0, pings: 0, indirectProbes: 0,
     suspicionsRaised: 0, refutations: 0, deathsDeclared: 0, membershipChanges: 0, messagesForwarded: 0,
@@ -189,19 +195,25 @@ export class AgentCore {
 
   static create(o: CreateOptions): { core: AgentCore; effects: Effects } {
     const meta: AgentMeta = { swarm: o.swarm, self: o.self, config: o.config, state: "active", createdAt: o.now };
+    if (o.roster?.length) meta.roster = o.roster.slice();
     const core = new AgentCore(meta, o.rng, o.now);
-    const me: Member = { id: o.self, inc: 0, status: "alive", ver: 1, caps: o.caps ?? [], slots: o.slots ?? 1, load: 0 };
+    // Agents created together know each other's initial record (version 1, no capabilities, one slot)
+    // without a word exchanged. An agent whose own record differs starts at version 2 and spreads it.
+    const plain = (o.caps ?? []).length === 0 && (o.slots ?? 1) === 1;
+    const me: Member = {
+      id: o.self, inc: 0, status: "alive", ver: plain ? 1 : 2, caps: o.caps ?? [], slots: o.slots ?? 1, load: 0,
+    };
     core.members.set(me.id, me);
     core.out.meta = { ...meta };
     core.out.members.push(cloneMember(me));
     for (const id of o.roster ?? []) {
       if (id === o.self || core.members.has(id)) continue;
-      // Placeholder (ver 0): the member's own record, arriving by gossip, supersedes it.
-      const m: Member = { id: id as AgentId, inc: 0, status: "alive", ver: 0, caps: [], slots: 1, load: 0 };
-      core.members.set(id, m);
-      core.out.members.push(cloneMember(m));
+      core.members.set(id, rosterRecord(id));
     }
-    core.enqueueRumor(me);
+    if (!o.roster?.length || !plain) {
+      core.enqueueRumor(me);
+      core.eager.set(me.id, me);
+    }
     const voters = o.config.consensus.voters;
     if (voters > 0) {
       // Agents created together agree on the first voters; a joiner starts empty and is added by the leader.
@@ -223,6 +235,8 @@ export class AgentCore {
    */
   static restore(p: PersistedAgent, now: number, rng: Rng, opts: RestoreOptions = {}): { core: AgentCore; effects: Effects } {
     const core = new AgentCore({ ...p.meta }, rng, now);
+    // Roster members are implied by the meta row; stored rows (anything that changed) override them.
+    for (const id of p.meta.roster ?? []) core.members.set(id, rosterRecord(id));
     core.log.restore(p.streams ?? [], p.messages ?? []);
     if (p.replicated && p.meta.config.consensus.voters > 0) core.startReplicated(p.replicated, now);
     for (const m of p.members) {
@@ -510,6 +524,17 @@ export class AgentCore {
     if (this.rng.int(TUNING.syncEveryRounds) === 0) {
       const [to] = this.randomMembers(1);
       if (to) this.send({ type: "sync", to: to as AgentId, digest: this.digest(), heads: this.log.heads() });
+    }
+    // Reconnect (as Serf does): now and then, sync with a member we believe dead. After a partition
+    // heals, each side may have buried the other; without this nobody would talk across again. The
+    // exchange tells each buried-but-alive agent that it is believed dead, and it refutes.
+    if (this.rng.int(TUNING.syncEveryRounds) === 0) {
+      const dead: string[] = [];
+      for (const m of this.members.values()) if (m.status === "dead") dead.push(m.id);
+      if (dead.length) {
+        const to = dead[this.rng.int(dead.length)];
+        this.send({ type: "sync", to: to as AgentId, digest: this.digest(), heads: this.log.heads() });
+      }
     }
   }
 
@@ -833,8 +858,10 @@ export class AgentCore {
 
   /** `k` random live members other than self (and `exclude`): the epidemic model's uniform choice. */
   private randomMembers(k: number, exclude?: string): string[] {
-    const others = this.liveIds().filter((id) => id !== this.meta.self && id !== exclude);
-    return this.rng.sample(others, k);
+    if (!this.othersCache) this.othersCache = this.liveIds().filter((id) => id !== this.meta.self);
+    const others = this.othersCache;
+    if (exclude === undefined || !others.includes(exclude)) return this.rng.sample(others, k);
+    return this.rng.sample(others, k + 1).filter((id) => id !== exclude).slice(0, k);
   }
 
   private digest(): DigestEntry[] {
@@ -844,6 +871,7 @@ export class AgentCore {
   private invalidate(): void {
     this.overlayCache = null;
     this.liveCache = null;
+    this.othersCache = null;
   }
 
   private send(o: Outgoing): void {
@@ -856,7 +884,7 @@ export class AgentCore {
       // Infect-and-forward: push what is new to `fanout` random members now, not at the next round.
       const updates = Array.from(this.eager.values(), cloneMember);
       this.eager.clear();
-      if (this.meta.state === "active") {
+      if (this.meta.state === "active" && this.meta.config.gossip.eager !== false) {
         for (const to of this.randomMembers(this.meta.config.gossip.fanout)) {
           this.send({ type: "gossip", to: to as AgentId, updates });
         }
@@ -871,6 +899,11 @@ export class AgentCore {
     this.out = emptyEffects();
     return e;
   }
+}
+
+/** A roster member's initial record, as every agent created with it knows it. */
+function rosterRecord(id: string): Member {
+  return { id: id as AgentId, inc: 0, status: "alive", ver: 1, caps: [], slots: 1, load: 0 };
 }
 
 function emptyEffects(): Effects {

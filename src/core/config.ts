@@ -5,7 +5,8 @@ export interface SwarmConfig {
   topology: "mesh";
   strategy: "distributed";
   maxAgents: number;
-  gossip: { intervalMs: number; fanout: number };
+  /** eager: push new information at once (infect-and-forward) rather than only on the next round. */
+  gossip: { intervalMs: number; fanout: number; eager: boolean };
   failure: { heartbeatMs: number; timeoutMs: number };
   /** voters: members of the Raft group (0: no replicated log); snapshotEvery: compact the log after this many applied entries. */
   consensus: { threshold: number; voters: number; snapshotEvery: number };
@@ -15,7 +16,7 @@ export const DEFAULT_CONFIG: SwarmConfig = {
   topology: "mesh",
   strategy: "distributed",
   maxAgents: 12,
-  gossip: { intervalMs: 3000, fanout: 3 },
+  gossip: { intervalMs: 3000, fanout: 3, eager: true },
   failure: { heartbeatMs: 3000, timeoutMs: 10000 },
   consensus: { threshold: 0.67, voters: 5, snapshotEvery: 500 },
 };
@@ -35,7 +36,7 @@ export type SwarmConfigInput = {
   topology?: "mesh";
   strategy?: "distributed";
   maxAgents?: number;
-  gossip?: { intervalMs?: number; fanout?: number };
+  gossip?: { intervalMs?: number; fanout?: number; eager?: boolean };
   failure?: { heartbeatMs?: number; timeoutMs?: number };
   consensus?: { threshold?: number; voters?: number; snapshotEvery?: number };
 };

@@ -1,11 +1,13 @@
 import { ApiError, badRequest } from "./errors";
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Deeper bodies are refused: validating or cloning them would overflow the stack (a 500). */
+export const MAX_BODY_DEPTH = 64;
 
 /**
  * Read a JSON body: 413 over 64 KiB (checked on the declared length and on the bytes actually read),
- * 400 for anything that is not a JSON object. An empty body counts as `{}` so optional-only
- * endpoints can be called bare.
+ * 400 for anything that is not a JSON object or is nested more than 64 levels deep. An empty body
+ * counts as `{}` so optional-only endpoints can be called bare.
  */
 export async function readJson(request: Request): Promise<unknown> {
   const declared = Number(request.headers.get("content-length") ?? "0");
@@ -27,7 +29,22 @@ export async function readJson(request: Request): Promise<unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw badRequest("The request body must be a JSON object.");
   }
+  if (depthExceeds(value, MAX_BODY_DEPTH)) {
+    throw badRequest(`The request body is nested more than ${MAX_BODY_DEPTH} levels deep.`, { maxDepth: MAX_BODY_DEPTH });
+  }
   return value;
+}
+
+/** Iterative, so the check itself cannot overflow the stack. */
+function depthExceeds(root: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (d > max) return true;
+    for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return false;
 }
 
 async function readLimited(request: Request): Promise<Uint8Array> {

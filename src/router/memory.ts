@@ -62,6 +62,7 @@ function failed(r: { ok: false; code: string; message: string }): ApiError {
 export async function putMemory(req: IRequest, env: Env): Promise<Response> {
   const ns = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
+  parse(z.strictObject({}), query(req), "query");
   const body = parse(PutMemory, await readJson(req));
   const { swarmId, view } = await entry(req, env);
   if (view.mode === "read-only") {

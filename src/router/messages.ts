@@ -9,7 +9,7 @@ import type { Env } from "../env";
 import { readJson } from "./body";
 import { ApiError, badRequest, json } from "./errors";
 import { agentError, agentStub, getSwarm, requireMember, unwrap } from "./mesh";
-import { Id, parse, pathId } from "./schemas";
+import { EmptyQuery, Id, parse, pathId } from "./schemas";
 
 export const PostMessage = z.strictObject({
   from: Id,
@@ -41,6 +41,7 @@ function originOrder(from: string, agents: string[]): string[] {
 }
 
 export async function postMessage(req: IRequest, env: Env): Promise<Response> {
+  parse(EmptyQuery, query(req), "query");
   const swarmId = pathId(req.params.swarmId, "swarmId");
   const body = parse(PostMessage, await readJson(req));
   const rec = await getSwarm(env, swarmId);

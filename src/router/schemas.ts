@@ -15,7 +15,11 @@ export const CreateSwarm = z.strictObject({
   strategy: z.literal("distributed").optional(),
   agents: z.int().min(0).max(LIMITS.maxAgents).optional(),
   gossip: z
-    .strictObject({ intervalMs: IntervalMs.optional(), fanout: z.int().min(LIMITS.minFanout).max(LIMITS.maxFanout).optional() })
+    .strictObject({
+      intervalMs: IntervalMs.optional(),
+      fanout: z.int().min(LIMITS.minFanout).max(LIMITS.maxFanout).optional(),
+      eager: z.boolean().optional(),
+    })
     .optional(),
   failure: z
     .strictObject({ heartbeatMs: IntervalMs.optional(), timeoutMs: z.int().min(LIMITS.minIntervalMs).max(600_000).optional() })
@@ -62,10 +66,12 @@ export type ChaosBody = z.infer<typeof Chaos>;
 export function parse<S extends z.ZodType>(schema: S, input: unknown, what = "body"): z.infer<S> {
   const r = schema.safeParse(input);
   if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => ({
-    field: [what, ...i.path.map(String)].join("."),
-    message: i.message,
-  }));
+  // An unknown field is named itself (`body.foo`), not only its parent object.
+  const issues = r.error.issues.flatMap((i) =>
+    i.code === "unrecognized_keys"
+      ? i.keys.map((k) => ({ field: [what, ...i.path.map(String), k].join("."), message: "is not a known field" }))
+      : [{ field: [what, ...i.path.map(String)].join("."), message: i.message }],
+  );
   const first = issues[0];
   throw badRequest(`Invalid ${what}: ${first.field} ${first.message}.`, { issues });
 }

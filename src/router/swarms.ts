@@ -40,7 +40,9 @@ export async function createSwarm(req: IRequest, env: Env): Promise<Response> {
   const swarmId = body.swarmId ?? randomId("swarm-");
   const agents = Array.from({ length: n }, (_, i) => `agent-${i + 1}`);
   const created = await registry(env).create(swarmId, config, agents, Date.now());
-  if (!created.ok) throw new ApiError(409, created.code === "swarm_full" ? "swarm_full" : "conflict", created.message);
+  if (!created.ok) {
+    throw new ApiError(409, created.code === "swarm_full" ? "swarm_full" : "conflict", sentence(created.message));
+  }
   rememberSwarm(created.value);
   // Agents created together start from the same roster, so their overlays agree from the first tick.
   await mapLimit(agents, FANOUT_LIMIT, (id) =>
@@ -139,7 +141,7 @@ export async function spawnAgent(req: IRequest, env: Env): Promise<Response> {
   }
   const reserved = await registry(env).addAgent(swarmId, agentId);
   if (!reserved.ok) {
-    throw new ApiError(reserved.code === "not_found" ? 404 : 409, reserved.code, reserved.message);
+    throw new ApiError(reserved.code === "not_found" ? 404 : 409, reserved.code, sentence(reserved.message));
   }
   rememberSwarm(reserved.value);
   // Default seeds: a few members, at random (the seed's "join network via known seed nodes").
@@ -289,6 +291,12 @@ export async function chaos(req: IRequest, env: Env): Promise<Response> {
     }
   });
   return json({ swarmId: rec.swarmId, action: body.action, applied: applied.sort(), failed: failed.sort() });
+}
+
+/** The registry answers in fragments ("swarm x already exists"); the contract's message is a sentence. */
+function sentence(fragment: string): string {
+  const s = fragment.trim();
+  return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? "" : ".");
 }
 
 function round3(x: number): number {

@@ -61,10 +61,12 @@ function pump(cores: Map<string, AgentCore>, first: Effects[], now: number) {
 }
 
 describe("agent core", () => {
-  test("creation persists self and roster placeholders and schedules a tick within one interval", () => {
-    const { effects } = make("a", { roster: ["a", "b", "c", "d"] });
+  test("creation persists self and the roster (one meta row, not a row per member) and schedules a tick", () => {
+    const { core, effects } = make("a", { roster: ["a", "b", "c", "d"] });
     expect(effects.meta?.self).toBe("a");
-    expect(effects.members.map((m) => m.id).sort()).toEqual(["a", "b", "c", "d"]);
+    expect(effects.meta?.roster).toEqual(["a", "b", "c", "d"]);
+    expect(effects.members.map((m) => m.id)).toEqual(["a"]);
+    expect(core.liveIds()).toEqual(["a", "b", "c", "d"]);
     expect(effects.nextDeadline).toBeGreaterThan(0);
     expect(effects.nextDeadline).toBeLessThanOrEqual(cfg.failure.heartbeatMs);
   });
@@ -140,8 +142,8 @@ describe("agent core", () => {
     const reply = b.receive({ v: 1, swarm: "s", from: "a", to: "b", type: "sync", digest }, 2).send[0];
     expect(reply.type).toBe("sync_ack");
     if (reply.type !== "sync_ack") throw new Error();
-    expect(reply.records.map((m) => m.id).sort()).toEqual(["b", "x"]); // b's own record is newer than a's placeholder
-    expect(reply.want).toEqual(["a", "y"]);
+    expect(reply.records.map((m) => m.id).sort()).toEqual(["x"]); // only what a lacks
+    expect(reply.want).toEqual(["y"]);
     const push = a.receive(reply, 3).send[0];
     expect(push.type).toBe("sync_push");
     b.receive(push, 4);

@@ -10,7 +10,7 @@ describe("a 12-agent swarm through the HTTP API", () => {
     });
     expect(created.status).toBe(201);
     expect(created.body.agents).toHaveLength(12);
-    expect(created.body.config.gossip).toEqual({ intervalMs: 50, fanout: 3 });
+    expect(created.body.config.gossip).toEqual({ intervalMs: 50, fanout: 3, eager: true });
 
     const views = await Promise.all(
       created.body.agents.map(async (id: string) => (await api("GET", `/v1/swarms/s12/agents/${id}`)).body),

@@ -1,0 +1,121 @@
+import { describe, expect, test } from "vitest";
+import { analyze, undirected } from "../../src/core/topology/analysis";
+import { seeds, Simulator } from "./sim";
+
+const MEMBERSHIP_ONLY = { consensus: { voters: 0 } };
+const fast = (ms: number) => ({ gossip: { intervalMs: ms }, failure: { heartbeatMs: ms, timeoutMs: 10 * ms }, ...MEMBERSHIP_ONLY });
+
+function peerGraphOk(sim: Simulator) {
+  const adj = new Map<string, string[]>();
+  for (const n of sim.live()) adj.set(n.id, n.core!.peers());
+  const { g, asymmetric } = undirected(adj);
+  return { stats: analyze(g, asymmetric), adj };
+}
+
+describe("simulator: determinism", () => {
+  const scenario = (seed: number) => {
+    const sim = new Simulator(seed, { loss: 0.05, duplicate: 0.02, delayMaxMs: 30 });
+    sim.createSwarm(20, fast(100));
+    sim.runFor(2000);
+    sim.crash("agent-3");
+    sim.join("newcomer", ["agent-1"], fast(100));
+    sim.runFor(3000);
+    sim.restart("agent-3");
+    sim.runFor(2000);
+    return sim.trace();
+  };
+
+  test("the same seed gives the same trace twice; another seed a different one", () => {
+    const a = scenario(42);
+    const b = scenario(42);
+    const c = scenario(43);
+    expect(a).toBe(b);
+    expect(c).not.toBe(a);
+  });
+});
+
+describe("simulator: scale", () => {
+  test("1,000 agents for 100 rounds with churn and 1% loss run in under 30 s and converge", () => {
+    const t0 = performance.now();
+    const sim = new Simulator(7, { loss: 0.01, delayMaxMs: 20 });
+    sim.checkInvariants = true;
+    const ids = sim.createSwarm(1000, fast(1000));
+    // Churn during the first half: joins, graceful leaves, crash-restarts.
+    sim.at(10_000, () => sim.join("joiner-1", ["agent-10", "agent-20"], fast(1000)));
+    sim.at(15_000, () => sim.nodes.get("agent-500")!.core && sim.crash("agent-500"));
+    sim.at(20_000, () => {
+      const n = sim.nodes.get("agent-77")!;
+      // graceful leave
+      const fx = n.core!.leave();
+      (sim as any).handle(n, fx);
+    });
+    sim.at(35_000, () => sim.restart("agent-500"));
+    sim.at(40_000, () => sim.join("joiner-2", ["agent-999"], fast(1000)));
+    sim.runUntil(100_000); // 100 rounds of 1 s
+    const wallMs = performance.now() - t0;
+    console.log(`1,000 agents × 100 rounds: ${(wallMs / 1000).toFixed(1)} s wall, ${sim.events} events`);
+    expect(wallMs).toBeLessThan(30_000);
+    expect(ids.length).toBe(1000);
+    expect(sim.converged()).toBe(true);
+    const { stats } = peerGraphOk(sim);
+    expect(stats.nodes).toBe(1001); // 1000 + 2 joiners − 1 leaver
+    expect(stats.degree.min).toBeGreaterThanOrEqual(3);
+    expect(stats.degree.max).toBeLessThanOrEqual(5);
+    expect(stats.connected).toBe(true);
+    expect(stats.bridges).toBe(0);
+    expect(stats.asymmetricEdges).toBe(0);
+  });
+});
+
+describe("simulator: seeded fault scenarios (safety phase with faults, then a healed liveness phase)", () => {
+  test.each(seeds(Number(process.env.SIM_SEEDS ?? 8)))("seed %i: loss, duplication, reordering, partitions (symmetric and not), crash-restart", (seed) => {
+    const sim = new Simulator(seed, { loss: 0.05, duplicate: 0.05, delayMinMs: 1, delayMaxMs: 80 });
+    const ids = sim.createSwarm(30, fast(100));
+    const r = sim.rng.fork();
+    // Safety phase: faults from the seed; invariants are checked after every event.
+    for (let phase = 0; phase < 6; phase++) {
+      const pick = () => ids[r.int(ids.length)];
+      switch (r.int(4)) {
+        case 0: {
+          const cut = r.shuffle(ids.slice());
+          sim.partition([cut.slice(0, 10), cut.slice(10)]);
+          break;
+        }
+        case 1:
+          for (let i = 0; i < 5; i++) sim.cutLink(pick(), pick());
+          break;
+        case 2: {
+          const v = pick();
+          sim.crash(v);
+          sim.at(sim.now + 1500, () => sim.restart(v));
+          break;
+        }
+        case 3:
+          sim.stall(pick(), 250);
+          break;
+      }
+      sim.runFor(1000);
+    }
+    // Liveness phase: heal, restart everyone; the swarm converges on one membership and a sound overlay.
+    sim.heal();
+    for (const id of ids) sim.restart(id);
+    sim.net.loss = 0;
+    const t = sim.runUntilTrue(() => sim.converged(), 30_000, 50);
+    expect(t, `seed ${seed}: no convergence after healing`).not.toBeNull();
+    const { stats } = peerGraphOk(sim);
+    expect(stats.degree.min).toBeGreaterThanOrEqual(3);
+    expect(stats.degree.max).toBeLessThanOrEqual(5);
+    expect(stats.bridges).toBe(0);
+    expect(stats.connected).toBe(true);
+  });
+
+  test("an agent that joins through one seed learns the whole swarm, and the swarm learns it", () => {
+    const sim = new Simulator(11, { delayMaxMs: 20 });
+    const ids = sim.createSwarm(50, fast(100));
+    sim.runFor(500);
+    sim.join("newcomer", ["agent-17"], fast(100));
+    const t = sim.runUntilTrue(() => sim.converged(), 5000, 10);
+    expect(t).not.toBeNull();
+    expect(sim.nodes.get("newcomer")!.core!.liveIds().length).toBe(ids.length + 1);
+  });
+});

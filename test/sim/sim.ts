@@ -1,0 +1,431 @@
+// A deterministic simulator for the agent core (TigerBeetle VOPR / FoundationDB style): one seed
+// derives every choice — message delays (so reordering), loss, duplication, symmetric and asymmetric
+// partitions, stalls, crash-restart (memory lost, storage kept). It runs the very same AgentCore the
+// Durable Object runs, applies each core's effects to a modelled disk *before* sending (as the shell
+// does), keeps one timer per agent (the alarm), counts what Cloudflare would bill, and checks
+// invariants after every event. A failure names its seed; `SIM_SEED=<n>` replays one seed.
+import { AgentCore, type Effects, type PersistedAgent } from "../../src/core/agent";
+import { resolveConfig, type SwarmConfigInput } from "../../src/core/config";
+import type { Envelope } from "../../src/core/envelope";
+import type { AgentId } from "../../src/core/ids";
+import type { Member } from "../../src/core/membership/member";
+import type { KvRecord } from "../../src/core/memory/kv";
+import type { Message, StreamState } from "../../src/core/messages/log";
+import type { Entry, HardState, SnapshotMeta } from "../../src/core/raft/raft";
+import { Rng } from "../../src/core/rng";
+
+export interface NetworkOptions {
+  delayMinMs: number;
+  delayMaxMs: number;
+  loss: number;
+  duplicate: number;
+}
+
+interface Disk {
+  meta: PersistedAgent["meta"] | null;
+  members: Map<string, Member>;
+  streams: Map<string, StreamState>;
+  messages: Map<string, Message>;
+  raft: { hard: HardState; snapshot: SnapshotMeta; entries: Map<number, Entry>; kv: Map<string, KvRecord>; applied: number } | null;
+}
+
+export interface SimNode {
+  id: string;
+  core: AgentCore | null;
+  disk: Disk;
+  /** Time of the armed alarm (null: none), and a generation to drop stale timer events. */
+  alarmAt: number | null;
+  gen: number;
+  stalledUntil: number;
+  /** Delivered inbox, for exactly-once/in-order checks. */
+  inbox: string[];
+  inboxSeen: Set<string>;
+  bill: Bill;
+}
+
+export interface Bill {
+  alarms: number;
+  peerCalls: number;
+  rowsWritten: number;
+}
+
+type Event =
+  | { t: number; seq: number; kind: "tick"; node: string; gen: number }
+  | { t: number; seq: number; kind: "deliver"; node: string; env: Envelope }
+  | { t: number; seq: number; kind: "call"; fn: () => void };
+
+/** Replies that ride back inline on the request's RPC in the Durable Object shell (not billed twice). */
+const INLINE_REPLIES = new Set(["ack", "join_ack", "sync_ack"]);
+
+export class Simulator {
+  readonly rng: Rng;
+  now = 0;
+  readonly nodes = new Map<string, SimNode>();
+  readonly net: NetworkOptions;
+  private heap: Event[] = [];
+  private seq = 0;
+  private groups: Map<string, number> | null = null;
+  private readonly cutLinks = new Set<string>();
+  private traceHash = 0x811c9dc5;
+  events = 0;
+  checkInvariants = true;
+  /** Observers for measurements: called after an agent handled an input. */
+  onEffects: Array<(node: SimNode, fx: Effects) => void> = [];
+  readonly raftLeaders = new Map<number, string>();
+
+  constructor(readonly seed: number, net: Partial<NetworkOptions> = {}) {
+    this.rng = new Rng(seed);
+    this.net = { delayMinMs: 1, delayMaxMs: 10, loss: 0, duplicate: 0, ...net };
+  }
+
+  // ---- setup --------------------------------------------------------------------------------
+
+  /** n agents created together (like `POST /v1/swarms {agents: n}`): a shared roster. */
+  createSwarm(n: number, config: SwarmConfigInput = {}, prefix = "agent-"): string[] {
+    const cfg = resolveConfig(config);
+    const ids = Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+    for (const id of ids) {
+      const node = this.addNode(id);
+      const { core, effects } = AgentCore.create({
+        swarm: "sim", self: id as AgentId, config: cfg, roster: ids, now: this.now, rng: this.rng.fork(),
+      });
+      node.core = core;
+      this.handle(node, effects);
+    }
+    return ids;
+  }
+
+  /** One agent joining through seeds (like `POST …/agents {seeds}`). */
+  join(id: string, seeds: string[], config: SwarmConfigInput = {}): void {
+    const node = this.addNode(id);
+    const { core, effects } = AgentCore.create({
+      swarm: "sim", self: id as AgentId, config: resolveConfig(config), seeds, now: this.now, rng: this.rng.fork(),
+    });
+    node.core = core;
+    this.handle(node, effects);
+  }
+
+  private addNode(id: string): SimNode {
+    const node: SimNode = {
+      id, core: null, alarmAt: null, gen: 0, stalledUntil: 0, inbox: [], inboxSeen: new Set(),
+      disk: { meta: null, members: new Map(), streams: new Map(), messages: new Map(), raft: null },
+      bill: { alarms: 0, peerCalls: 0, rowsWritten: 0 },
+    };
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  // ---- faults -------------------------------------------------------------------------------
+
+  crash(id: string): void {
+    const n = this.nodes.get(id)!;
+    n.core = null; // memory lost; disk kept
+    n.alarmAt = null;
+    n.gen++;
+  }
+
+  restart(id: string, afterCrash = true): void {
+    const n = this.nodes.get(id)!;
+    if (n.core || !n.disk.meta) return;
+    const d = n.disk;
+    const p: PersistedAgent = {
+      meta: structuredClone(d.meta!),
+      members: Array.from(d.members.values(), (m) => structuredClone(m)),
+      streams: Array.from(d.streams.entries(), ([k, v]) => [k, { ...v }] as [string, StreamState]),
+      messages: Array.from(d.messages.values(), (m) => structuredClone(m)),
+      replicated: d.raft
+        ? {
+            hard: { ...d.raft.hard },
+            snapshot: structuredClone(d.raft.snapshot),
+            entries: Array.from(d.raft.entries.values()).sort((a, b) => a.index - b.index).map((e) => structuredClone(e)),
+            kv: Array.from(d.raft.kv.values(), (r) => structuredClone(r)),
+            applied: d.raft.applied,
+          }
+        : null,
+    };
+    const { core, effects } = AgentCore.restore(p, this.now, this.rng.fork(), { bumpIncarnation: afterCrash });
+    n.core = core;
+    this.handle(n, effects);
+  }
+
+  /** Pause an agent (GC pause, overloaded isolate): it processes nothing until `until`, then catches up. */
+  stall(id: string, durationMs: number): void {
+    const n = this.nodes.get(id)!;
+    n.stalledUntil = Math.max(n.stalledUntil, this.now + durationMs);
+  }
+
+  /** Symmetric partition: every link between different groups is cut. Unlisted agents form one more group. */
+  partition(groups: string[][]): void {
+    this.groups = new Map();
+    groups.forEach((g, i) => g.forEach((id) => this.groups!.set(id, i)));
+  }
+
+  /** Asymmetric: envelopes from `from` to `to` are lost; the other direction still works. */
+  cutLink(from: string, to: string): void {
+    this.cutLinks.add(`${from}>${to}`);
+  }
+
+  heal(): void {
+    this.groups = null;
+    this.cutLinks.clear();
+  }
+
+  private linkDown(from: string, to: string): boolean {
+    if (this.cutLinks.has(`${from}>${to}`)) return true;
+    if (!this.groups) return false;
+    const a = this.groups.get(from) ?? -1;
+    const b = this.groups.get(to) ?? -1;
+    return a !== b;
+  }
+
+  // ---- running ------------------------------------------------------------------------------
+
+  at(t: number, fn: () => void): void {
+    this.push({ t, seq: this.seq++, kind: "call", fn });
+  }
+
+  runUntil(t: number): void {
+    while (this.heap.length && this.heap[0].t <= t) this.stepOne();
+    this.now = Math.max(this.now, t);
+  }
+
+  runFor(ms: number): void {
+    this.runUntil(this.now + ms);
+  }
+
+  /** Run until `pred` holds (checked after every event) or `maxMs` passes; returns the time it held or null. */
+  runUntilTrue(pred: () => boolean, maxMs: number, checkEveryEvents = 1): number | null {
+    const end = this.now + maxMs;
+    let k = 0;
+    if (pred()) return this.now;
+    while (this.heap.length && this.heap[0].t <= end) {
+      this.stepOne();
+      if (++k % checkEveryEvents === 0 && pred()) return this.now;
+    }
+    this.now = Math.max(this.now, end);
+    return pred() ? this.now : null;
+  }
+
+  trace(): number {
+    return this.traceHash >>> 0;
+  }
+
+  private stepOne(): void {
+    const e = this.pop();
+    this.now = Math.max(this.now, e.t);
+    this.events++;
+    if (e.kind === "call") {
+      e.fn();
+      return;
+    }
+    const node = this.nodes.get(e.node);
+    if (!node || !node.core) return;
+    if (node.stalledUntil > this.now) {
+      // Paused: the input waits (like bytes in a socket buffer, or an alarm that fires late).
+      this.push({ ...e, t: node.stalledUntil, seq: this.seq++ });
+      return;
+    }
+    if (e.kind === "tick") {
+      if (e.gen !== node.gen) return;
+      node.alarmAt = null;
+      node.bill.alarms++;
+      this.mix(1, e.t, node.id, "tick");
+      this.handle(node, node.core.tick(this.now));
+    } else {
+      this.mix(2, e.t, node.id, e.env.type + e.env.from);
+      this.handle(node, node.core.receive(e.env, this.now));
+    }
+  }
+
+  /** The shell's job: persist (counting rows), then send, then re-arm the one alarm. */
+  private handle(node: SimNode, fx: Effects): void {
+    const d = node.disk;
+    const bill = node.bill;
+    if (fx.meta) (d.meta = structuredClone(fx.meta), bill.rowsWritten++);
+    const latest = new Map<string, Member>();
+    for (const m of fx.members) latest.set(m.id, m);
+    for (const m of latest.values()) (d.members.set(m.id, structuredClone(m)), bill.rowsWritten++);
+    for (const m of fx.logged) (d.messages.set(`${m.stream}#${m.seq}`, structuredClone(m)), bill.rowsWritten++);
+    for (const i of fx.inbox) {
+      bill.rowsWritten++;
+      if (node.inboxSeen.has(i.messageId)) throw this.fail(`${node.id} got ${i.messageId} twice`);
+      node.inboxSeen.add(i.messageId);
+      node.inbox.push(i.messageId);
+    }
+    for (const [s, st] of new Map(fx.streams)) (d.streams.set(s, { ...st }), bill.rowsWritten++);
+    this.persistRaft(node, fx);
+    for (const obs of this.onEffects) obs(node, fx);
+    if (this.checkInvariants) this.check(node, fx);
+    for (const env of fx.send) this.transmit(node, env);
+    const deadline = fx.nextDeadline;
+    if (deadline !== node.alarmAt) {
+      node.gen++;
+      node.alarmAt = deadline;
+      if (deadline !== null) {
+        bill.rowsWritten++; // setAlarm is a row written
+        this.push({ t: Math.max(deadline, this.now), seq: this.seq++, kind: "tick", node: node.id, gen: node.gen });
+      }
+    }
+  }
+
+  private persistRaft(node: SimNode, fx: Effects): void {
+    const r = fx.repl;
+    if (!r.raftOps.length && !r.kvUpserts.length && !r.kvRemovals.length && !r.kvReset && !r.applied.length) return;
+    const d = node.disk;
+    d.raft ??= { hard: { term: 0, vote: null, commit: 0 }, snapshot: { index: 0, term: 0, config: { voters: [], learners: [] } }, entries: new Map(), kv: new Map(), applied: 0 };
+    const rd = d.raft;
+    for (const op of r.raftOps) {
+      if (op.kind === "hard") (rd.hard = { ...op.hard }, node.bill.rowsWritten++);
+      else if (op.kind === "compact") {
+        for (const i of Array.from(rd.entries.keys())) if (i <= op.to) rd.entries.delete(i);
+        rd.snapshot = structuredClone(op.meta);
+        node.bill.rowsWritten++;
+      } else {
+        for (const i of Array.from(rd.entries.keys())) if (i >= op.fromIndex) rd.entries.delete(i);
+        for (const e of op.entries) (rd.entries.set(e.index, structuredClone(e)), node.bill.rowsWritten++);
+      }
+    }
+    if (r.kvReset) {
+      rd.kv.clear();
+      for (const k of r.kvReset) rd.kv.set(`${k.ns}/${k.key}`, structuredClone(k));
+    }
+    for (const k of r.kvUpserts) (rd.kv.set(`${k.ns}/${k.key}`, structuredClone(k)), node.bill.rowsWritten++);
+    for (const [ns, key] of r.kvRemovals) rd.kv.delete(`${ns}/${key}`);
+    const last = r.applied.at(-1);
+    if (last) rd.applied = last.index;
+  }
+
+  private transmit(from: SimNode, env: Envelope): void {
+    if (!INLINE_REPLIES.has(env.type)) from.bill.peerCalls++;
+    if (this.linkDown(from.id, env.to)) return;
+    if (this.rng.chance(this.net.loss)) return;
+    const copies = this.rng.chance(this.net.duplicate) ? 2 : 1;
+    for (let c = 0; c < copies; c++) {
+      const delay = this.net.delayMinMs + this.rng.int(this.net.delayMaxMs - this.net.delayMinMs + 1);
+      // Envelopes cross the wire as JSON: the receiver never shares objects with the sender.
+      this.push({ t: this.now + delay, seq: this.seq++, kind: "deliver", node: env.to, env: JSON.parse(JSON.stringify(env)) });
+    }
+  }
+
+  // ---- invariants ---------------------------------------------------------------------------
+
+  fail(msg: string): Error {
+    return new Error(`${msg} — seed ${this.seed}, t=${this.now} ms, event ${this.events}; replay: SIM_SEED=${this.seed}`);
+  }
+
+  /** Checked after every input an agent handles (cheap, local to what changed). */
+  private check(node: SimNode, fx: Effects): void {
+    const core = node.core;
+    if (!core) return;
+    // 1. What the core holds in memory for changed members is exactly what is on its disk.
+    for (const m of fx.members) {
+      const mem = core.member(m.id);
+      const disk = node.disk.members.get(m.id);
+      if (!mem || !disk || mem.inc !== disk.inc || mem.status !== disk.status || mem.ver !== disk.ver) {
+        throw this.fail(`${node.id}: memory and disk disagree on ${m.id}`);
+      }
+      // 2. Only an agent raises its own incarnation: nobody holds a higher one than the agent's own disk.
+      const owner = this.nodes.get(m.id);
+      const ownInc = owner?.disk.members.get(m.id)?.inc;
+      if (ownInc !== undefined && m.inc > ownInc) throw this.fail(`${node.id} holds ${m.id}@${m.inc} above its own ${ownInc}`);
+    }
+    // 3. An active agent that knows ≥ 4 live members keeps 3–5 peers.
+    if (core.meta.state === "active" && core.liveIds().length >= 4) {
+      const p = core.peers().length;
+      if (p < 3 || p > 5) throw this.fail(`${node.id} has ${p} peers`);
+    }
+    // 4. Raft Election Safety: at most one leader per term.
+    const rs = core.raftStatus();
+    if (rs && rs.role === "leader") {
+      const l = this.raftLeaders.get(rs.term);
+      if (l !== undefined && l !== node.id) throw this.fail(`two leaders in term ${rs.term}: ${l} and ${node.id}`);
+      this.raftLeaders.set(rs.term, node.id);
+    }
+  }
+
+  // ---- queries ------------------------------------------------------------------------------
+
+  live(): SimNode[] {
+    return Array.from(this.nodes.values()).filter((n) => n.core && n.core.meta.state === "active");
+  }
+
+  /** Does every live agent hold the same live set, equal to the set of agents actually running? */
+  converged(): boolean {
+    const running = this.live().map((n) => n.id).sort().join(",");
+    return this.live().every((n) => n.core!.liveIds().join(",") === running);
+  }
+
+  statusAt(viewer: string, target: string): string | undefined {
+    return this.nodes.get(viewer)?.core?.member(target)?.status;
+  }
+
+  billTotal(): Bill {
+    const b: Bill = { alarms: 0, peerCalls: 0, rowsWritten: 0 };
+    for (const n of this.nodes.values()) (b.alarms += n.bill.alarms, b.peerCalls += n.bill.peerCalls, b.rowsWritten += n.bill.rowsWritten);
+    return b;
+  }
+
+  resetBills(): void {
+    for (const n of this.nodes.values()) n.bill = { alarms: 0, peerCalls: 0, rowsWritten: 0 };
+  }
+
+  // ---- heap -----------------------------------------------------------------------------------
+
+  private mix(kind: number, t: number, node: string, s: string): void {
+    let h = this.traceHash ^ kind;
+    h = Math.imul(h ^ t, 0x01000193);
+    const str = node + s;
+    for (let i = 0; i < str.length; i++) h = Math.imul(h ^ str.charCodeAt(i), 0x01000193);
+    this.traceHash = h >>> 0;
+  }
+
+  private push(e: Event): void {
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (less(h[p], h[i])) break;
+      [h[p], h[i]] = [h[i], h[p]];
+      i = p;
+    }
+  }
+
+  private pop(): Event {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l], h[m])) m = l;
+        if (r < h.length && less(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i], h[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function less(a: Event, b: Event): boolean {
+  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
+}
+
+/** Seeds to run: SIM_SEED replays one; otherwise `count` seeds from `base`. */
+export function seeds(count: number, base = 1): number[] {
+  const one = process.env.SIM_SEED;
+  if (one) return [Number(one)];
+  return Array.from({ length: count }, (_, i) => base + i);
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
