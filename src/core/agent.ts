@@ -93,6 +93,7 @@ export interface Counters {
   deathsDeclared: number;
   membershipChanges: number;
   messagesForwarded: number;
+  lateTicks: number;
 }
 
 /** Tunables that are not part of the swarm config (memberlist's defaults where they apply). */
@@ -166,13 +167,15 @@ export class AgentCore {
   private nextProbeAt: number;
   private nextGossipAt: number;
   private quietRounds = 0;
+  /** The deadline we last asked the shell to wake us at (to notice late wake-ups). */
+  private armedAt: number | null = null;
   private changedThisRound = false;
   private overlayCache: Graph | null = null;
   private liveCache: string[] | null = null;
   private othersCache: string[] | null = null;
   readonly counters: Counters = {
     envelopesIn: 0, envelopesOut: 0, invalidDropped: 0, ticks: 0, probeRounds: 0, pings: 0, indirectProbes: 0,
-    suspicionsRaised: 0, refutations: 0, deathsDeclared: 0, membershipChanges: 0, messagesForwarded: 0,
+    suspicionsRaised: 0, refutations: 0, deathsDeclared: 0, membershipChanges: 0, messagesForwarded: 0, lateTicks: 0,
   };
   private readonly log: MessageLog;
   private repl: ReplicatedLog | null = null;
@@ -270,6 +273,16 @@ export class AgentCore {
     if (this.meta.state !== "active") return this.flush();
     this.counters.ticks++;
     this.tickReplicated(now);
+    // A tick that fires well after the deadline we asked for means this agent was not running (a pause,
+    // an overloaded isolate, a late alarm). Input that arrived meanwhile may still be queued behind this
+    // tick — refutations among it — so catch up before judging anyone (Lifeguard's point: a slow member
+    // must not accuse the healthy ones). Failure verdicts wait one probe timeout.
+    if (this.armedAt !== null && now - this.armedAt > this.meta.config.failure.heartbeatMs / 2) {
+      this.counters.lateTicks++;
+      const grace = now + this.probeTimeoutMs;
+      for (const p of this.probes.values()) p.deadline = Math.max(p.deadline, grace);
+      for (const [id, t] of this.suspicionCheckAt) this.suspicionCheckAt.set(id, Math.max(t, grace));
+    }
     this.expireProbes(now);
     this.expireRelays(now);
     this.checkSuspicions(now);
@@ -885,7 +898,10 @@ export class AgentCore {
       const updates = Array.from(this.eager.values(), cloneMember);
       this.eager.clear();
       if (this.meta.state === "active" && this.meta.config.gossip.eager !== false) {
-        for (const to of this.randomMembers(this.meta.config.gossip.fanout)) {
+        // Flood over the overlay: each agent forwards a change once, to each of its 3–5 peers. The overlay
+        // has no cut vertex, so every live agent is reached even when some copies are lost — unlike a
+        // random fanout, which misses ~e^-fanout of the swarm and leaves them to the next round.
+        for (const to of this.peers()) {
           this.send({ type: "gossip", to: to as AgentId, updates });
         }
       }
@@ -896,6 +912,7 @@ export class AgentCore {
     this.out.repl.logEvents = [];
     const e = this.out;
     e.nextDeadline = this.nextDeadline();
+    this.armedAt = e.nextDeadline;
     this.out = emptyEffects();
     return e;
   }

@@ -37,6 +37,12 @@ export interface SimNode {
   alarmAt: number | null;
   gen: number;
   stalledUntil: number;
+  /**
+   * Billing model of the alarm: the Durable Object runs an alarm's exchanges (a ping and its inline
+   * ack) before it re-arms once, so deadline changes inside that window cost one setAlarm, not one each.
+   */
+  billWindowUntil: number;
+  billedAlarm: number | null;
   /** Delivered inbox, for exactly-once/in-order checks. */
   inbox: string[];
   inboxSeen: Set<string>;
@@ -107,7 +113,7 @@ export class Simulator {
 
   private addNode(id: string): SimNode {
     const node: SimNode = {
-      id, core: null, alarmAt: null, gen: 0, stalledUntil: 0, inbox: [], inboxSeen: new Set(),
+      id, core: null, alarmAt: null, gen: 0, stalledUntil: 0, inbox: [], inboxSeen: new Set(), billWindowUntil: -1, billedAlarm: null,
       disk: { meta: null, members: new Map(), streams: new Map(), messages: new Map(), raft: null },
       bill: { alarms: 0, peerCalls: 0, rowsWritten: 0 },
     };
@@ -229,6 +235,12 @@ export class Simulator {
       if (e.gen !== node.gen) return;
       node.alarmAt = null;
       node.bill.alarms++;
+      node.billedAlarm = null;
+      node.billWindowUntil = this.now + 2 * this.net.delayMaxMs;
+      const n = node;
+      this.at(node.billWindowUntil, () => {
+        if (n.alarmAt !== n.billedAlarm && n.alarmAt !== null) (n.bill.rowsWritten++, (n.billedAlarm = n.alarmAt));
+      });
       this.mix(1, e.t, node.id, "tick");
       this.handle(node, node.core.tick(this.now));
     } else {
@@ -262,7 +274,8 @@ export class Simulator {
       node.gen++;
       node.alarmAt = deadline;
       if (deadline !== null) {
-        bill.rowsWritten++; // setAlarm is a row written
+        // setAlarm is a row written (billed at the end of an alarm's exchanges, see billWindowUntil).
+        if (this.now > node.billWindowUntil && deadline !== node.billedAlarm) (bill.rowsWritten++, (node.billedAlarm = deadline));
         this.push({ t: Math.max(deadline, this.now), seq: this.seq++, kind: "tick", node: node.id, gen: node.gen });
       }
     }

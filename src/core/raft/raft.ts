@@ -130,6 +130,7 @@ export class Raft {
   private progress = new Map<string, Progress>();
   private votes = new Map<string, boolean>();
   private pendingConfigIndex = 0;
+  private learnerBeat = 0;
   private readCtx = 0;
   private pendingReads = new Map<number, { index: number; acks: Set<string> }>();
   private waitingReads: number[] = [];
@@ -456,8 +457,16 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      for (const p of this.progress.values()) p.inflight = false;
-      this.broadcastAppend(this.pendingReads.size > 0 ? this.readCtx : 0);
+      this.learnerBeat++;
+      const ctx = this.pendingReads.size > 0 ? this.readCtx : 0;
+      for (const [id, p] of this.progress) {
+        p.inflight = false;
+        // Voters need heartbeats (elections, CheckQuorum, ReadIndex). Learners never campaign: they get
+        // appends when there is something to append, and an empty one now and then — a quiet swarm
+        // should not pay a call per learner per heartbeat.
+        const voter = this.config.voters.includes(id);
+        if (voter || p.match < this.lastIndex() || this.learnerBeat % this.electionTicks === 0) this.sendAppend(id, voter ? ctx : 0);
+      }
     }
   }
 
