@@ -142,6 +142,8 @@ interface Probe {
   target: string;
   stage: "direct" | "indirect";
   deadline: number;
+  /** A last-chance probe before declaring the target dead: failing it is the verdict. */
+  final?: boolean;
 }
 
 interface Relay {
@@ -561,9 +563,9 @@ export class AgentCore {
     }
   }
 
-  private ping(target: string, now: number): void {
+  private ping(target: string, now: number, final = false): void {
     const seq = ++this.seq;
-    this.probes.set(seq, { target, stage: "direct", deadline: now + this.probeTimeoutMs });
+    this.probes.set(seq, { target, stage: "direct", deadline: now + this.probeTimeoutMs, final });
     this.probing.set(target, seq);
     this.counters.pings++;
     this.send({ type: "ping", to: target as AgentId, seq, updates: this.piggyback(target) });
@@ -589,7 +591,8 @@ export class AgentCore {
         }
       }
       this.endProbe(seq, p.target);
-      this.suspect(p.target, now);
+      if (p.final) this.declareDead(p.target, now);
+      else this.suspect(p.target, now);
     }
   }
 
@@ -632,6 +635,13 @@ export class AgentCore {
     this.accept(next, m, now);
   }
 
+  /**
+   * A suspicion's timer ran out. Only the suspect's monitors — the agents that tried to reach it — may
+   * bury it, once a quorum of them confirmed, and only after one last probe of their own fails: a
+   * refutation that has not reached us yet cannot turn into a false death (its ack would). Other
+   * holders wait for the verdict by gossip; after three timeouts they judge by the confirmations alone
+   * (a safety net for when every monitor is gone).
+   */
   private checkSuspicions(now: number): void {
     for (const [id, at] of this.suspicionCheckAt) {
       if (at > now) continue;
@@ -643,16 +653,31 @@ export class AgentCore {
       const monitors = this.monitorsOf(id);
       const quorum = Math.floor(monitors.length / 2) + 1;
       const confirmations = (m.by ?? []).filter((b) => monitors.includes(b)).length;
-      if (confirmations >= quorum) {
-        this.counters.deathsDeclared++;
-        this.out.events.push(`dead ${id}: ${confirmations}/${monitors.length} monitors confirmed`);
-        this.accept({ ...cloneMember(m), status: "dead" }, m, now);
-        this.suspicionCheckAt.delete(id);
+      const since = this.suspicionStart.get(id) ?? now;
+      const lastResort = now - since >= 3 * this.meta.config.failure.timeoutMs;
+      if (confirmations >= quorum && lastResort) {
+        this.declareDead(id, now);
+      } else if (confirmations >= quorum && monitors.includes(this.meta.self)) {
+        if (!this.probing.has(id)) this.ping(id, now, true);
+        this.suspicionCheckAt.set(id, now + 4 * this.probeTimeoutMs);
       } else {
-        // No quorum yet: the monitors are still probing. Look again a probe period later.
+        // No quorum yet (the monitors are still probing), or not ours to judge. Look again later.
         this.suspicionCheckAt.set(id, now + this.meta.config.failure.heartbeatMs);
       }
     }
+  }
+
+  private declareDead(id: string, now: number): void {
+    const m = this.members.get(id);
+    if (!m || m.status !== "suspect") return;
+    const monitors = this.monitorsOf(id);
+    const quorum = Math.floor(monitors.length / 2) + 1;
+    const confirmations = (m.by ?? []).filter((b) => monitors.includes(b)).length;
+    if (confirmations < quorum) return;
+    this.counters.deathsDeclared++;
+    this.out.events.push(`dead ${id}: ${confirmations}/${monitors.length} monitors confirmed, last probe failed`);
+    this.suspicionCheckAt.delete(id);
+    this.accept({ ...cloneMember(m), status: "dead" }, m, now);
   }
 
   // ---- protocol -----------------------------------------------------------------------------
@@ -803,7 +828,9 @@ export class AgentCore {
       if (!this.suspicionStart.has(next.id) || cur?.status !== "suspect" || cur.inc !== next.inc) {
         this.suspicionStart.set(next.id, now);
       }
-      const deadline = this.suspicionStart.get(next.id)! + this.suspicionTimeout(next);
+      // A monitor starts its last-chance probe early enough for the verdict to land at the timeout.
+      const lead = this.monitorsOf(next.id).includes(this.meta.self) ? 3 * this.probeTimeoutMs : 0;
+      const deadline = this.suspicionStart.get(next.id)! + this.suspicionTimeout(next) - lead;
       this.suspicionCheckAt.set(next.id, deadline);
       // A monitor that has not confirmed yet checks for itself, now (the confirmation protocol).
       if (!(next.by ?? []).includes(this.meta.self) && this.monitorsOf(next.id).includes(this.meta.self)) {
