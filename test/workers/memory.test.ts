@@ -95,3 +95,50 @@ describe("memory store on the replicated log", () => {
     console.log(`writes during failover: ${failures} refused with 503 of 50; ${acked.size} acknowledged, all present`);
   });
 });
+
+describe("catch-up after restarts", () => {
+  test("an agent evicted mid-replication restarts from SQLite and catches up; a far-behind one from a snapshot", async () => {
+    const { evictDurableObject } = await import("cloudflare:test");
+    const { env } = await import("cloudflare:workers");
+    const c = await api("POST", "/v1/swarms", {
+      swarmId: "snap", agents: 6, ...FAST, consensus: { voters: 5, snapshotEvery: 20 },
+    });
+    const ids: string[] = c.body.agents;
+    const leader = await leaderOf("snap", ids);
+    const followers = ids.filter((a) => a !== leader);
+    const [evicted, far] = followers;
+    // Evicted while writes are replicating: memory is dropped, SQLite (term, vote, log, store) is kept.
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 30; i++) {
+      writes.push(api("PUT", `/v1/swarms/snap/memory/app/e${i}`, { value: i }));
+      if (i === 15) await evictDurableObject(env.AGENT.getByName(`snap/${evicted}`));
+    }
+    await Promise.all(writes);
+    await waitFor(async () => {
+      const v = await view("snap", evicted);
+      const l = await view("snap", leader);
+      return v.raft.appliedIndex >= l.raft.commitIndex;
+    }, 15_000);
+    const ev = await api("GET", "/v1/swarms/snap/memory/app?limit=1000&consistency=stale", undefined, { headers: { "x-mesh-via": evicted } });
+    expect(ev.body.keys.length).toBe(30);
+
+    // Far behind: crashed while 100 writes happen and the leader compacts its log every 20 entries.
+    await api("POST", "/v1/swarms/snap/chaos", { action: "crash", agents: [far] });
+    for (let i = 0; i < 100; i++) expect((await api("PUT", `/v1/swarms/snap/memory/app/f${i}`, { value: i })).status).toBe(200);
+    await api("POST", "/v1/swarms/snap/chaos", { action: "restart", agents: [far] });
+    await waitFor(async () => {
+      const v = await view("snap", far);
+      const l = await view("snap", leader);
+      return v.raft && v.raft.appliedIndex >= l.raft.commitIndex;
+    }, 20_000);
+    const back = await api("GET", "/v1/swarms/snap/memory/app?limit=1000&consistency=stale", undefined, { headers: { "x-mesh-via": far } });
+    expect(back.body.keys.length).toBe(130);
+    // It caught up from a snapshot: its log starts past the entries it missed.
+    const { runInDurableObject } = await import("cloudflare:test");
+    const snapIndex = await runInDurableObject(env.AGENT.getByName(`snap/${far}`), (_i: unknown, s: DurableObjectState) => {
+      const row = s.storage.sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = 'raft_snap'`).toArray()[0];
+      return JSON.parse(row.v).index as number;
+    });
+    expect(snapIndex).toBeGreaterThan(100);
+  });
+});

@@ -1,0 +1,128 @@
+// `npm run bench`: the long, full-size measurements behind the README's benchmark table.
+// Every ratio is against a bound or a baseline computed in the same run. `--json` prints one JSON line
+// per metric: {"bench","metric","value","bound","ratio"}. `--only <substring>` runs matching benches.
+import { RaftHarness } from "../test/core/raft-harness";
+import { billedOps, crashDetection, disseminationRounds, falsePositives } from "../test/sim/scenarios";
+import { percentile, Simulator } from "../test/sim/sim";
+
+interface Row {
+  bench: string;
+  metric: string;
+  value: number;
+  bound: number | null;
+  ratio: number | null;
+  note?: string;
+}
+
+const args = process.argv.slice(2);
+const json = args.includes("--json");
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
+const rows: Row[] = [];
+
+function record(bench: string, metric: string, value: number, bound: number | null, note?: string): void {
+  const ratio = bound ? Math.round((value / bound) * 1000) / 1000 : null;
+  const row: Row = { bench, metric, value: Math.round(value * 1000) / 1000, bound, ratio, note };
+  rows.push(row);
+  if (json) console.log(JSON.stringify({ bench, metric, value: row.value, bound, ratio }));
+  else console.error(`  ${bench} · ${metric}: ${row.value}${bound !== null ? ` (bound ${bound}, ratio ${ratio})` : ""}${note ? ` — ${note}` : ""}`);
+}
+
+async function bench(name: string, fn: () => void | Promise<void>): Promise<void> {
+  if (only && !name.includes(only)) return;
+  const t0 = performance.now();
+  if (!json) console.error(`▶ ${name}`);
+  await fn();
+  if (!json) console.error(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+await bench("sim-scale", () => {
+  const t0 = performance.now();
+  const sim = new Simulator(7, { loss: 0.01, delayMaxMs: 20 });
+  const cfg = { gossip: { intervalMs: 1000 }, failure: { heartbeatMs: 1000, timeoutMs: 10_000 }, consensus: { voters: 0 } };
+  sim.createSwarm(1000, cfg);
+  sim.at(10_000, () => sim.join("joiner-1", ["agent-10"], cfg));
+  sim.at(15_000, () => sim.crash("agent-500"));
+  sim.at(35_000, () => sim.restart("agent-500"));
+  sim.runUntil(100_000);
+  record("sim-scale", "1000 agents × 100 rounds, wall s", (performance.now() - t0) / 1000, 30);
+  record("sim-scale", "events processed", sim.events, null);
+});
+
+await bench("gossip-dissemination", () => {
+  for (const [n, bound, trials] of [
+    [12, 3, 200],
+    [100, 4, 100],
+    [1000, 6, 20],
+  ] as const) {
+    const r = disseminationRounds({ n, trials, seed: 1000 + n });
+    record("gossip-dissemination", `N=${n} p99 rounds (fanout 3, periodic only)`, r.p99, bound, `p50 ${r.p50}, ${trials} joins`);
+  }
+  const e = disseminationRounds({ n: 1000, trials: 10, seed: 77, eager: true });
+  record("gossip-dissemination", "N=1000 p99 rounds with eager flood (default)", e.p99, 6);
+});
+
+await bench("failure-detection", () => {
+  const r = crashDetection({ n: 100, crashes: 60, seed: 2024, loss: 0.05, jitterMs: 100 });
+  record("failure-detection", "N=100, 5% loss: p99 crash → dead everywhere, ms", r.p99, r.bound, `p50 ${r.p50} ms, ${r.ms.length} crashes`);
+  record("failure-detection", "false deaths during those runs", r.falseDeaths, null);
+  const f = falsePositives({ n: 100, rounds: 10_000, seed: 99, loss: 0.05 });
+  record("failure-detection", "false deaths over 10,000 rounds at 5% loss", f.deaths, null, `${f.suspicions} suspicions, ${f.refutations} refutations`);
+  const s = falsePositives({ n: 100, rounds: 1000, seed: 98, loss: 0.05, stallFraction: 0.1 });
+  record("failure-detection", "false deaths, 10% of agents stalling 2 intervals at a time (1,000 rounds)", s.deaths, null, `${s.stalls} stalls, ${s.refutations} refutations`);
+});
+
+await bench("cost", () => {
+  const m = billedOps({ n: 100, seed: 5 });
+  record("cost", "billed ops per agent-hour, stable N=100, membership", m.perAgentHour, m.naive, `alarms ${m.alarms.toFixed(0)}, calls ${m.peerCalls.toFixed(0)}, rows ${m.rowsWritten.toFixed(0)}`);
+  const r = billedOps({ n: 100, seed: 5, config: { gossip: { intervalMs: 3000 }, failure: { heartbeatMs: 3000, timeoutMs: 10_000 } } });
+  record("cost", "billed ops per agent-hour, stable N=100, with the Raft log (5 voters)", r.perAgentHour, r.naive, `alarms ${r.alarms.toFixed(0)}, calls ${r.peerCalls.toFixed(0)}, rows ${r.rowsWritten.toFixed(0)}`);
+});
+
+await bench("raft-election", () => {
+  // 5 voters, election timeout randomized in [10, 20) ticks: time from a leader crash to a new leader.
+  const ticks: number[] = [];
+  for (let seed = 1; seed <= 300; seed++) {
+    const h = new RaftHarness({ seed, maxDelay: 1 });
+    h.run(60);
+    const old = h.leader();
+    if (!old) continue;
+    h.crash(old);
+    let t = 0;
+    while (t < 500) {
+      h.step();
+      t++;
+      const l = h.leader();
+      if (l && l !== old) break;
+    }
+    ticks.push(t);
+  }
+  const maxElection = 2 * 10;
+  record("raft-election", "p99 ticks from leader crash to new leader (5 voters)", percentile(ticks, 99), 2.5 * maxElection, `p50 ${percentile(ticks, 50)} ticks, ${ticks.length} crashes`);
+});
+
+await bench("raft-safety", () => {
+  let steps = 0;
+  const seeds = 1000;
+  for (let seed = 1; seed <= seeds; seed++) {
+    const h = new RaftHarness({ seed, dropRate: 0.1, dupRate: 0.05, maxDelay: 4, compactEvery: seed % 3 === 0 ? 8 : 0 });
+    let n = 0;
+    h.run(300, (x) => {
+      const r = x.rng.next();
+      if (r < 0.25) x.propose(`p${n++}`);
+      else if (r < 0.27) x.crash(x.ids[x.rng.int(x.ids.length)]);
+      else if (r < 0.31) x.restart(x.ids[x.rng.int(x.ids.length)]);
+      else if (r < 0.32) {
+        const k = 1 + x.rng.int(2);
+        const s = x.rng.shuffle(x.ids.slice());
+        x.partition(s.slice(0, k), s.slice(k));
+      } else if (r < 0.34) x.heal();
+    });
+    steps += h.time;
+  }
+  record("raft-safety", "seeds with safety checked every step, 0 violations", seeds, null, `${steps} steps`);
+});
+
+if (!json) {
+  console.log("\n| bench | metric | value | bound | ratio |\n|---|---|---|---|---|");
+  for (const r of rows) console.log(`| ${r.bench} | ${r.metric} | ${r.value} | ${r.bound ?? "—"} | ${r.ratio ?? "—"} |`);
+}
