@@ -3,6 +3,7 @@
 // keeps storage; and the four Raft safety properties (thesis §3.6.3, Figure 3.2) checked after every step.
 import { Raft, initialPersisted, type Entry, type RaftMsg, type Ready, type Snapshot } from "../../src/core/raft/raft";
 import { Rng } from "../../src/core/rng";
+import type { Op } from "../sim/linearizability";
 
 interface Store {
   hard: { term: number; vote: string | null; commit: number };
@@ -48,9 +49,18 @@ export class RaftHarness {
   readonly leaders = new Map<number, string>();
   /** Every entry ever applied anywhere: index → "term:data" (State Machine Safety). */
   readonly committedAt = new Map<number, string>();
+  /** When each index was first applied anywhere, and when each term's leader was first seen. */
+  private readonly committedTime = new Map<number, number>();
+  private readonly electedAt = new Map<number, number>();
   readonly opts: Required<HarnessOptions>;
   proposals = 0;
   electionsWon = 0;
+  /** Client history of KV operations (for the linearizability checker). */
+  readonly history: Op[] = [];
+  private pendingPuts: Array<{ op: Op; node: string; index: number; term: number }> = [];
+  private pendingGets = new Map<string, { op: Op; node: string }>();
+  private waitingGets: Array<{ op: Op; node: string; index: number }> = [];
+  private opId = 0;
 
   constructor(opts: HarnessOptions) {
     this.opts = {
@@ -82,6 +92,49 @@ export class RaftHarness {
   crash(id: string): void {
     const n = this.nodes.get(id)!;
     n.raft = null;
+    // The client never hears back from a crashed node: outcome unknown.
+    this.pendingPuts = this.pendingPuts.filter((p) => p.node !== id);
+    for (const [k, g] of this.pendingGets) if (g.node === id) this.pendingGets.delete(k);
+    this.waitingGets = this.waitingGets.filter((w) => w.node !== id);
+  }
+
+  /** A client writes through a node that believes it leads (possibly a stale leader in a minority). */
+  clientPut(key: string, value: string, via?: string): void {
+    const node = via ? this.nodes.get(via)! : this.someLeader();
+    if (!node) return;
+    if (!node.raft) return;
+    const op: Op = { id: ++this.opId, key, kind: "put", value, invoke: this.time, response: null };
+    const r = node.raft.propose(`put:${key}:${value}`);
+    if (!r) return;
+    this.history.push(op);
+    this.proposals++;
+    this.pendingPuts.push({ op, node: node.id, index: r.index, term: r.term });
+    this.handle(node, r.ready);
+  }
+
+  /** A client reads through ReadIndex at a node that believes it leads. */
+  clientGet(key: string, via?: string): void {
+    const node = via ? this.nodes.get(via)! : this.someLeader();
+    if (!node || !node.raft) return;
+    const r = node.raft!.readIndex();
+    if (!r) return;
+    const op: Op = { id: ++this.opId, key, kind: "get", value: null, invoke: this.time, response: null };
+    this.history.push(op);
+    this.pendingGets.set(`${node.id}#${r.ctx}`, { op, node: node.id });
+    this.handle(node, r.ready);
+  }
+
+  private someLeader(): Node | null {
+    const leaders = Array.from(this.nodes.values()).filter((n) => n.raft?.role === "leader");
+    return leaders.length ? leaders[this.rng.int(leaders.length)] : null;
+  }
+
+  private kvGet(node: Node, key: string): string | null {
+    for (let i = node.sm.length - 1; i >= 0; i--) {
+      const [op, k, v] = node.sm[i].split(":");
+      if (op === "put" && k === key) return v;
+    }
+    return null;
   }
 
   restart(id: string): void {
@@ -172,9 +225,37 @@ export class RaftHarness {
       const prev = this.committedAt.get(e.index);
       if (prev !== undefined && prev !== key) throw this.fail(`State Machine Safety: index ${e.index} is ${prev} and ${key}`);
       this.committedAt.set(e.index, key);
+      if (!this.committedTime.has(e.index)) this.committedTime.set(e.index, this.time);
       if (e.kind === "cmd") node.sm.push(String(e.data));
       node.lastApplied = e.index;
       node.raft?.advanceApplied(e.index);
+    }
+    // Client bookkeeping: acknowledged writes, confirmed reads.
+    if (this.pendingPuts.length) {
+      this.pendingPuts = this.pendingPuts.filter((p) => {
+        if (p.node !== node.id || node.lastApplied < p.index) return true;
+        const t = node.raft?.termAt(p.index);
+        if (t === p.term || (t === null && node.store.snapshot.meta.index >= p.index)) {
+          // Applied at its index with its own term (or already folded into a snapshot): acknowledged.
+          if (t === p.term) p.op.response = this.time;
+        }
+        return false;
+      });
+    }
+    for (const rd of r.reads) {
+      const g = this.pendingGets.get(`${node.id}#${rd.ctx}`);
+      if (!g) continue;
+      this.pendingGets.delete(`${node.id}#${rd.ctx}`);
+      this.waitingGets.push({ op: g.op, node: node.id, index: rd.index });
+    }
+    for (const ctx of r.droppedReads) this.pendingGets.delete(`${node.id}#${ctx}`);
+    if (this.waitingGets.length) {
+      this.waitingGets = this.waitingGets.filter((w) => {
+        if (w.node !== node.id || node.lastApplied < w.index) return true;
+        w.op.value = this.kvGet(node, w.op.key);
+        w.op.response = this.time;
+        return false;
+      });
     }
     if (this.opts.compactEvery > 0 && node.raft && node.lastApplied - s.snapshot.meta.index >= this.opts.compactEvery) {
       this.handle(node, node.raft.compact(node.lastApplied, node.sm.slice()));
@@ -194,11 +275,13 @@ export class RaftHarness {
       // Election Safety: at most one leader per term.
       const l = this.leaders.get(r.term);
       if (l !== undefined && l !== n.id) throw this.fail(`Election Safety: ${l} and ${n.id} both lead term ${r.term}`);
-      if (l === undefined) (this.leaders.set(r.term, n.id), this.electionsWon++);
-      // Leader Completeness: a leader holds every committed entry (or has it in its snapshot).
+      if (l === undefined) (this.leaders.set(r.term, n.id), this.electionsWon++, this.electedAt.set(r.term, this.time));
+      // Leader Completeness: a leader holds every entry committed before its term began (or has it in
+      // its snapshot). A deposed leader of an older term is not bound by entries committed after it.
       const snapIndex = r.snapshotMeta().index;
+      const electedAt = this.electedAt.get(r.term)!;
       for (const [i, key] of this.committedAt) {
-        if (i <= snapIndex) continue;
+        if (i <= snapIndex || this.committedTime.get(i)! >= electedAt) continue;
         const t = r.termAt(i);
         if (t === null || `${t}` !== key.split(":")[0]) {
           throw this.fail(`Leader Completeness: leader ${n.id} (term ${r.term}) lacks committed entry ${i} (${key})`);

@@ -108,3 +108,72 @@ describe("raft: randomized safety (seeded)", () => {
     expect(elections).toBeGreaterThan(SEEDS);
   });
 });
+
+import { checkHistory } from "../sim/linearizability";
+
+describe("raft: linearizable KV histories under faults", () => {
+  const SEEDS = Number(process.env.RAFT_SEEDS ?? 300);
+  test(`${SEEDS} seeds: every history of puts and ReadIndex gets is linearizable`, () => {
+    let ops = 0;
+    let acked = 0;
+    let reads = 0;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const h = new RaftHarness({ seed, dropRate: 0.1, dupRate: 0.05, maxDelay: 4, compactEvery: seed % 2 ? 6 : 0 });
+      let v = 0;
+      h.run(300, (x) => {
+        const r = x.rng.next();
+        const key = `k${x.rng.int(3)}`;
+        if (r < 0.15) x.clientPut(key, `v${seed}-${v++}`);
+        else if (r < 0.3) x.clientGet(key);
+        else if (r < 0.32) x.crash(x.ids[x.rng.int(x.ids.length)]);
+        else if (r < 0.36) x.restart(x.ids[x.rng.int(x.ids.length)]);
+        else if (r < 0.37) {
+          const k = 1 + x.rng.int(2);
+          const s = x.rng.shuffle(x.ids.slice());
+          x.partition(s.slice(0, k), s.slice(k));
+        } else if (r < 0.39) x.heal();
+      });
+      const res = checkHistory(h.history);
+      expect(res.ok, `seed ${seed}: history not linearizable on key ${res.key} (${res.ops} ops); replay with RAFT_SEEDS`).toBe(true);
+      ops += h.history.length;
+      acked += h.history.filter((o) => o.kind === "put" && o.response !== null).length;
+      reads += h.history.filter((o) => o.kind === "get" && o.response !== null).length;
+    }
+    console.log(`${SEEDS} seeds: ${ops} client ops, ${acked} acknowledged writes, ${reads} answered reads — all linearizable`);
+    expect(acked).toBeGreaterThan(SEEDS);
+    expect(reads).toBeGreaterThan(SEEDS);
+  });
+});
+
+describe("raft: ReadIndex never serves a stale read from a deposed leader", () => {
+  test("old leader cut off; a new leader commits a write; a read through the old leader must not return the old value", () => {
+    let exercised = 0;
+    for (let seed = 1; seed <= 4000 && exercised < 6; seed++) {
+      const h = new RaftHarness({ seed, maxDelay: 1 });
+      h.run(60);
+      const old = h.leader()!;
+      h.clientPut("k", "old", old);
+      h.run(10);
+      h.isolate(old);
+      // Wait for a new leader on the majority side while the old one still believes it leads.
+      let fresh: string | null = null;
+      for (let i = 0; i < 40 && !fresh; i++) {
+        h.step();
+        const l = Array.from(h.nodes.values()).find((n) => n.id !== old && n.raft?.role === "leader");
+        if (l) fresh = l.id;
+      }
+      if (!fresh || h.nodes.get(old)!.raft!.role !== "leader") continue;
+      h.clientPut("k", "new", fresh);
+      const put = h.history[h.history.length - 1];
+      for (let i = 0; i < 20 && put.response === null; i++) h.step();
+      h.step(); // the read starts strictly after the write was acknowledged
+      if (put.response === null || h.nodes.get(old)!.raft!.role !== "leader") continue;
+      exercised++;
+      h.clientGet("k", old);
+      h.run(30);
+      const res = checkHistory(h.history);
+      expect(res.ok, `seed ${seed}: stale read served by the deposed leader ${old}`).toBe(true);
+    }
+    expect(exercised).toBeGreaterThan(3);
+  });
+});
