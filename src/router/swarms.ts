@@ -135,6 +135,9 @@ export async function spawnAgent(req: IRequest, env: Env): Promise<Response> {
   const body = parse(SpawnAgent, await readJson(req));
   const rec = await getSwarm(env, swarmId, true);
   const agentId = body.agentId ?? randomId("agent-");
+  if (agentId === "all") {
+    throw badRequest('The agent id "all" is reserved (messages to "all" go to every agent).', { field: "body.agentId" });
+  }
   const unknownSeeds = (body.seeds ?? []).filter((s) => !rec.agents.includes(s));
   if (unknownSeeds.length) {
     throw badRequest(`Seed agents must be members of the swarm: ${unknownSeeds.join(", ")}.`, { field: "body.seeds" });

@@ -597,6 +597,8 @@ describe("bad requests against the router", () => {
     for (const agentId of ["agent-1", "agent-4"]) {
       expectError(await api("POST", `/v1/swarms/${MAIN}/agents`, { agentId, capabilities: ["other"] }), 409, "conflict", undefined, agentId);
     }
+    // "all" is reserved: it addresses every agent in messages.
+    expectError(await api("POST", `/v1/swarms/${MAIN}/agents`, { agentId: "all" }), 400, "invalid_request", "body.agentId");
     const status = await ok("GET", `/v1/swarms/${MAIN}`);
     expect(status.config).toEqual((before.swarms[MAIN] as any).config);
     expect(status.createdAt).toBe((before.swarms[MAIN] as any).createdAt);
