@@ -74,6 +74,14 @@ describe("memory store on the replicated log", () => {
     const second = await leaderOf("memcrash", live);
     expect(second).not.toBe(first);
     expect(acked.size).toBeGreaterThan(140);
+    // Once the failure detector buries the old leader (a voter), the new leader replaces it with a
+    // healthy learner, one configuration change at a time: five voters again, all alive.
+    const cfg = await waitFor(async () => {
+      const r = (await view("memcrash", second)).raft;
+      return r.voters.length === 5 && !r.voters.includes(first) ? r : null;
+    }, 15_000);
+    expect(cfg.voters.every((v: string) => live.includes(v))).toBe(true);
+    expect(cfg.learners).not.toContain(first);
     // Every acknowledged write is readable through every live agent (linearizable, forwarded to the leader).
     for (const a of live) {
       const sample = [...acked.keys()].filter((_, i) => i % 7 === 0);

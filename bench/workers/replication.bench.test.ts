@@ -1,0 +1,52 @@
+// Replicated write throughput in workerd: the memory store on a 5-voter Raft log (writes batched at
+// the leader while an append is in flight) next to the same writes on a single Durable Object with no
+// replication (a 1-agent swarm whose log has one voter), measured in the same run.
+import { expect, test } from "vitest";
+import { api, waitFor } from "../../test/workers/helpers";
+
+const FAST = { gossip: { intervalMs: 50 }, failure: { heartbeatMs: 50, timeoutMs: 1000 } };
+
+async function leaderOf(swarm: string, ids: string[]): Promise<string> {
+  return waitFor(async () => {
+    const vs = await Promise.all(ids.map((a) => api("GET", `/v1/swarms/${swarm}/agents/${a}`)));
+    const l = vs.filter((v) => v.body?.raft?.role === "leader");
+    return l.length === 1 ? l[0].body.agentId : null;
+  }, 20_000, 50);
+}
+
+async function writes(swarm: string, via: string, n: number, concurrency: number, tag: string): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const r = await api("PUT", `/v1/swarms/${swarm}/memory/bench/${tag}${i}`, { value: { i, pad: "x".repeat(64) } }, {
+          headers: { "x-mesh-via": via },
+        });
+        expect(r.status).toBe(200);
+      }
+    }),
+  );
+  return n / ((performance.now() - t0) / 1000);
+}
+
+test("replicated write throughput vs a single object", async () => {
+  const base = await api("POST", "/v1/swarms", { swarmId: "bench-single", agents: 1, ...FAST, consensus: { voters: 1 } });
+  const repl = await api("POST", "/v1/swarms", { swarmId: "bench-repl", agents: 5, ...FAST, consensus: { voters: 5 } });
+  const bl = await leaderOf("bench-single", base.body.agents);
+  const rl = await leaderOf("bench-repl", repl.body.agents);
+  const rows: Array<{ metric: string; value: number; bound: number | null }> = [];
+  for (const concurrency of [1, 16]) {
+    await writes("bench-single", bl, 20, concurrency, `w${concurrency}-`); // warm-up
+    await writes("bench-repl", rl, 20, concurrency, `w${concurrency}-`);
+    const single = await writes("bench-single", bl, 200, concurrency, `s${concurrency}-`);
+    const replicated = await writes("bench-repl", rl, 200, concurrency, `r${concurrency}-`);
+    rows.push({ metric: `single object, writes/s (concurrency ${concurrency})`, value: single, bound: null });
+    rows.push({ metric: `5 voters, writes/s (concurrency ${concurrency}); bound = single object`, value: replicated, bound: single });
+  }
+  for (const r of rows) {
+    console.log(JSON.stringify({ bench: "replicated-writes", metric: r.metric, value: Math.round(r.value * 10) / 10, bound: r.bound && Math.round(r.bound * 10) / 10, ratio: r.bound ? Math.round((r.value / r.bound) * 1000) / 1000 : null }));
+  }
+  expect(rows.every((r) => r.value > 0)).toBe(true);
+}, 300_000);
