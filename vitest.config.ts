@@ -7,6 +7,8 @@ export default defineConfig({
   test: {
     // Agents log every membership change; show those logs only for failing tests.
     silent: "passed-only",
+    // The JSON report lets .ci/run print a plain "N passed, N failed" line.
+    reporters: ["default", ["json", { outputFile: ".wrangler/test-results.json" }]],
     projects: [
       {
         test: {
