@@ -18,7 +18,7 @@ const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 if (only && !"replicated-writes".includes(only)) process.exit(0);
 if (!json) console.error("▶ replicated-writes (workerd)");
 const out = run("vitest", ["run", "--config", "vitest.bench.config.ts", "--silent=false", "--reporter=dot"], { capture: true });
-const rows = out.split("\n").filter((l) => l.startsWith('{"bench"')).map((l) => JSON.parse(l));
+const rows = out.split("\n").map((l) => l.slice(l.indexOf('{"bench"'))).filter((l) => l.startsWith('{"bench"')).map((l) => JSON.parse(l));
 if (json) for (const r of rows) console.log(JSON.stringify(r));
 else {
   console.log("\n| bench | metric | value | bound | ratio |\n|---|---|---|---|---|");
