@@ -1,7 +1,7 @@
 // `npm run bench`: the long, full-size measurements behind the README's benchmark table.
 // Every ratio is against a bound or a baseline computed in the same run. `--json` prints one JSON line
 // per metric: {"bench","metric","value","bound","ratio"}. `--only <substring>` runs matching benches.
-import { RaftHarness } from "../test/core/raft-harness";
+import { faultStep, RaftHarness } from "../test/core/raft-harness";
 import { billedOps, crashDetection, disseminationRounds, falsePositives } from "../test/sim/scenarios";
 import { percentile, Simulator } from "../test/sim/sim";
 
@@ -106,17 +106,7 @@ await bench("raft-safety", () => {
   for (let seed = 1; seed <= seeds; seed++) {
     const h = new RaftHarness({ seed, dropRate: 0.1, dupRate: 0.05, maxDelay: 4, compactEvery: seed % 3 === 0 ? 8 : 0 });
     let n = 0;
-    h.run(300, (x) => {
-      const r = x.rng.next();
-      if (r < 0.25) x.propose(`p${n++}`);
-      else if (r < 0.27) x.crash(x.ids[x.rng.int(x.ids.length)]);
-      else if (r < 0.31) x.restart(x.ids[x.rng.int(x.ids.length)]);
-      else if (r < 0.32) {
-        const k = 1 + x.rng.int(2);
-        const s = x.rng.shuffle(x.ids.slice());
-        x.partition(s.slice(0, k), s.slice(k));
-      } else if (r < 0.34) x.heal();
-    });
+    h.run(300, (x) => faultStep(x, (y) => y.propose(`p${n++}`)));
     steps += h.time;
   }
   record("raft-safety", "seeds with safety checked every step, 0 violations", seeds, null, `${steps} steps`);

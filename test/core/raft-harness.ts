@@ -316,3 +316,20 @@ export class RaftHarness {
     return out;
   }
 }
+
+/**
+ * One step of the seeded fault workload: propose (a quarter of the steps), crash or restart a node,
+ * cut the cluster in two, or heal. `propose` decides what a proposal is (a plain command, a KV op…).
+ */
+export function faultStep(x: RaftHarness, propose: (x: RaftHarness) => void, rates = { propose: 0.25 }): void {
+  const r = x.rng.next();
+  const p = rates.propose;
+  if (r < p) propose(x);
+  else if (r < p + 0.02) x.crash(x.ids[x.rng.int(x.ids.length)]);
+  else if (r < p + 0.06) x.restart(x.ids[x.rng.int(x.ids.length)]);
+  else if (r < p + 0.07) {
+    const k = 1 + x.rng.int(2);
+    const s = x.rng.shuffle(x.ids.slice());
+    x.partition(s.slice(0, k), s.slice(k));
+  } else if (r < p + 0.09) x.heal();
+}

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { RaftHarness } from "./raft-harness";
+import { checkHistory } from "../sim/linearizability";
+import { faultStep, RaftHarness } from "./raft-harness";
 
 describe("raft: basics", () => {
   test("elects one leader and replicates commands to every state machine", () => {
@@ -82,17 +83,7 @@ describe("raft: randomized safety (seeded)", () => {
     for (let seed = 1; seed <= SEEDS; seed++) {
       const h = new RaftHarness({ seed, dropRate: 0.1, dupRate: 0.05, maxDelay: 4, compactEvery: seed % 3 === 0 ? 8 : 0 });
       let n = 0;
-      h.run(400, (x) => {
-        const r = x.rng.next();
-        if (r < 0.25) x.propose(`p${n++}`);
-        else if (r < 0.27) x.crash(x.ids[x.rng.int(x.ids.length)]);
-        else if (r < 0.31) x.restart(x.ids[x.rng.int(x.ids.length)]);
-        else if (r < 0.32) {
-          const k = 1 + x.rng.int(2);
-          const shuffled = x.rng.shuffle(x.ids.slice());
-          x.partition(shuffled.slice(0, k), shuffled.slice(k));
-        } else if (r < 0.34) x.heal();
-      });
+      h.run(400, (x) => faultStep(x, (y) => y.propose(`p${n++}`)));
       // Liveness: heal everything, restart everyone; a leader emerges and all machines converge.
       h.heal();
       for (const id of h.ids) h.restart(id);
@@ -109,7 +100,6 @@ describe("raft: randomized safety (seeded)", () => {
   });
 });
 
-import { checkHistory } from "../sim/linearizability";
 
 describe("raft: linearizable KV histories under faults", () => {
   const SEEDS = Number(process.env.RAFT_SEEDS ?? 300);
@@ -120,19 +110,17 @@ describe("raft: linearizable KV histories under faults", () => {
     for (let seed = 1; seed <= SEEDS; seed++) {
       const h = new RaftHarness({ seed, dropRate: 0.1, dupRate: 0.05, maxDelay: 4, compactEvery: seed % 2 ? 6 : 0 });
       let v = 0;
-      h.run(300, (x) => {
-        const r = x.rng.next();
-        const key = `k${x.rng.int(3)}`;
-        if (r < 0.15) x.clientPut(key, `v${seed}-${v++}`);
-        else if (r < 0.3) x.clientGet(key);
-        else if (r < 0.32) x.crash(x.ids[x.rng.int(x.ids.length)]);
-        else if (r < 0.36) x.restart(x.ids[x.rng.int(x.ids.length)]);
-        else if (r < 0.37) {
-          const k = 1 + x.rng.int(2);
-          const s = x.rng.shuffle(x.ids.slice());
-          x.partition(s.slice(0, k), s.slice(k));
-        } else if (r < 0.39) x.heal();
-      });
+      h.run(300, (x) =>
+        faultStep(
+          x,
+          (y) => {
+            const key = `k${y.rng.int(3)}`;
+            if (y.rng.chance(0.5)) y.clientPut(key, `v${seed}-${v++}`);
+            else y.clientGet(key);
+          },
+          { propose: 0.3 },
+        ),
+      );
       const res = checkHistory(h.history);
       expect(res.ok, `seed ${seed}: history not linearizable on key ${res.key} (${res.ops} ops); replay with RAFT_SEEDS`).toBe(true);
       ops += h.history.length;
