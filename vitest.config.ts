@@ -27,6 +27,9 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
+          // One file at a time: the timing tests (50 ms alarms) measure the mesh, not a CPU fight
+          // between test files on a 2-core machine.
+          fileParallelism: false,
           include: ["test/workers/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -535,8 +535,10 @@ export class MeshAgent extends DurableObject<Env> {
       }
       return;
     }
-    // Each setAlarm is a row written: only move the alarm when the deadline moved.
-    if (this.scheduledAlarm === deadline) return;
+    // Each setAlarm is a row written: only move the alarm when the deadline moved earlier. A deadline
+    // that moved later (a Raft follower's election timer, reset by every append) leaves the alarm where
+    // it is: it fires early, the idempotent tick does nothing, and re-arms once.
+    if (this.scheduledAlarm !== null && this.scheduledAlarm <= deadline && this.scheduledAlarm > Date.now()) return;
     await this.ctx.storage.setAlarm(deadline);
     this.scheduledAlarm = deadline;
     this.stats.rowsWritten++;

@@ -104,7 +104,7 @@ export const TUNING = {
   maxPiggyback: 8,
   /** memberlist's RetransmitMult: each update is sent about λ·log10(n+1) times. */
   retransmitMult: 4,
-  /** One push-pull anti-entropy exchange every this many probe rounds, on average. */
+  /** One push-pull anti-entropy exchange every this many gossip intervals (about). */
   syncEveryRounds: 10,
   /** How many seeds a newcomer asks at once. */
   joinSeeds: 3,
@@ -168,6 +168,7 @@ export class AgentCore {
   private now = 0;
   private nextProbeAt: number;
   private nextGossipAt: number;
+  private nextSyncAt: number;
   private quietRounds = 0;
   /** The deadline we last asked the shell to wake us at (to notice late wake-ups). */
   private armedAt: number | null = null;
@@ -195,6 +196,7 @@ export class AgentCore {
     const phase = Math.max(1, Math.floor(rng.next() * meta.config.failure.heartbeatMs));
     this.nextProbeAt = now + phase;
     this.nextGossipAt = now + phase;
+    this.nextSyncAt = now + phase + Math.floor(rng.next() * TUNING.syncEveryRounds * meta.config.gossip.intervalMs);
     this.out = emptyEffects();
   }
 
@@ -290,6 +292,7 @@ export class AgentCore {
     this.checkSuspicions(now);
     if (now >= this.nextProbeAt) this.probeRound(now);
     if (now >= this.nextGossipAt) this.gossipRound(now);
+    if (now >= this.nextSyncAt) this.syncRound(now);
     return this.flush();
   }
 
@@ -425,7 +428,7 @@ export class AgentCore {
 
   nextDeadline(): number | null {
     if (this.meta.state !== "active") return null;
-    let d = this.nextProbeAt;
+    let d = Math.min(this.nextProbeAt, this.nextSyncAt);
     if (this.rumors.size > 0) d = Math.min(d, this.nextGossipAt);
     for (const p of this.probes.values()) d = Math.min(d, p.deadline);
     for (const r of this.relays.values()) d = Math.min(d, r.deadline);
@@ -536,20 +539,24 @@ export class AgentCore {
       if (heard !== undefined && heard > now - period) continue;
       this.ping(p, now);
     }
-    if (this.rng.int(TUNING.syncEveryRounds) === 0) {
-      const [to] = this.randomMembers(1);
-      if (to) this.send({ type: "sync", to: to as AgentId, digest: this.digest(), heads: this.log.heads() });
-    }
-    // Reconnect (as Serf does): now and then, sync with a member we believe dead. After a partition
-    // heals, each side may have buried the other; without this nobody would talk across again. The
-    // exchange tells each buried-but-alive agent that it is believed dead, and it refutes.
-    if (this.rng.int(TUNING.syncEveryRounds) === 0) {
-      const dead: string[] = [];
-      for (const m of this.members.values()) if (m.status === "dead") dead.push(m.id);
-      if (dead.length) {
-        const to = dead[this.rng.int(dead.length)];
-        this.send({ type: "sync", to: to as AgentId, digest: this.digest(), heads: this.log.heads() });
-      }
+  }
+
+  /**
+   * Push-pull anti-entropy on its own cadence: every `syncEveryRounds` gossip intervals (stretched when
+   * quiet), with one random member — and, now and then, with one we believe dead (Serf's reconnect):
+   * after a partition heals, two sides that buried each other learn it, and the buried refute.
+   */
+  private syncRound(now: number): void {
+    const every = TUNING.syncEveryRounds * this.meta.config.gossip.intervalMs * this.stretch();
+    // Jittered, so the swarm's exchanges do not line up.
+    this.nextSyncAt = now + Math.floor(every * (0.5 + this.rng.next()));
+    const [to] = this.randomMembers(1);
+    if (to) this.send({ type: "sync", to: to as AgentId, digest: this.digest(), heads: this.log.heads() });
+    const dead: string[] = [];
+    for (const m of this.members.values()) if (m.status === "dead") dead.push(m.id);
+    if (dead.length && this.rng.chance(0.5)) {
+      const d = dead[this.rng.int(dead.length)];
+      this.send({ type: "sync", to: d as AgentId, digest: this.digest(), heads: this.log.heads() });
     }
   }
 

@@ -48,19 +48,29 @@ export async function faultTolerance(req: IRequest, env: Env): Promise<Response>
       }
     });
     actions.push(`probed now by ${monitors.map((m) => m.monitor).join(", ")}`);
-    // Direct and indirect probes time out after 3 × heartbeat/5 (≤ 1.5 s): wait for the verdict.
+    // Direct and indirect probes time out after 3 × heartbeat/5 (≤ 1.5 s); a loaded agent may defer its
+    // verdict by a probe timeout more. Poll the monitors until one reports a failure, or give up then.
     const probeTimeoutMs = Math.max(2, Math.min(500, Math.floor(rec.config.failure.heartbeatMs / 5)));
-    await new Promise((r) => setTimeout(r, 3 * probeTimeoutMs + 50));
-    monitors = (
-      await mapLimit(monitors, 8, async (v) => {
-        try {
-          const r = await agentStub(env, swarmId, v.monitor).detectorView(body.agentId);
-          return isRefusal(r) ? null : r;
-        } catch {
-          return null;
-        }
-      })
-    ).filter((v): v is DetectorView => v !== null);
+    const until = Date.now() + Math.min(5000, 6 * probeTimeoutMs + rec.config.failure.heartbeatMs);
+    const probedBy = monitors.map((m) => m.monitor);
+    for (;;) {
+      await new Promise((r) => setTimeout(r, Math.max(20, probeTimeoutMs)));
+      monitors = (
+        await mapLimit(probedBy, 8, async (id) => {
+          try {
+            const r = await agentStub(env, swarmId, id).detectorView(body.agentId);
+            return isRefusal(r) ? null : r;
+          } catch {
+            return null;
+          }
+        })
+      ).filter((v): v is DetectorView => v !== null);
+      // Settled: buried, or suspected by a quorum of its monitors (the confirmation protocol ran).
+      const settled = monitors.some(
+        (m) => m.status === "dead" || m.status === "left" || (m.status === "suspect" && m.confirmedBy.length >= (m.suspicion?.quorum ?? 2)),
+      );
+      if (settled || Date.now() >= until) break;
+    }
   }
   const worst = monitors.reduce<DetectorView | null>(
     (w, v) => (v.status && (!w || !w.status || RANK[v.status] > RANK[w.status]) ? v : w),
