@@ -37,6 +37,8 @@ export interface HarnessOptions {
   electionTicks?: number;
   heartbeatTicks?: number;
   compactEvery?: number;
+  /** Largest append batch (1 lets a test replicate one entry at a time). */
+  maxBatch?: number;
 }
 
 export class RaftHarness {
@@ -64,7 +66,7 @@ export class RaftHarness {
 
   constructor(opts: HarnessOptions) {
     this.opts = {
-      nodes: 5, dropRate: 0, dupRate: 0, maxDelay: 2, electionTicks: 10, heartbeatTicks: 2, compactEvery: 0, ...opts,
+      nodes: 5, dropRate: 0, dupRate: 0, maxDelay: 2, electionTicks: 10, heartbeatTicks: 2, compactEvery: 0, maxBatch: 256, ...opts,
     };
     this.rng = new Rng(opts.seed);
     this.ids = Array.from({ length: this.opts.nodes }, (_, i) => `n${i + 1}`);
@@ -82,7 +84,7 @@ export class RaftHarness {
     node.sm = (node.store.snapshot.data as string[]).slice();
     node.lastApplied = node.store.snapshot.meta.index;
     node.raft = new Raft(
-      { id: node.id, electionTicks: this.opts.electionTicks, heartbeatTicks: this.opts.heartbeatTicks, rng: this.rng.fork() },
+      { id: node.id, electionTicks: this.opts.electionTicks, heartbeatTicks: this.opts.heartbeatTicks, rng: this.rng.fork(), maxBatch: this.opts.maxBatch },
       { hard: node.store.hard, snapshot: node.store.snapshot.meta, entries: node.store.entries },
     );
     // The first Ready re-applies committed entries after the snapshot.
