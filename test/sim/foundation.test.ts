@@ -47,7 +47,7 @@ describe("simulator: scale", () => {
       const n = sim.nodes.get("agent-77")!;
       // graceful leave
       const fx = n.core!.leave();
-      (sim as any).handle(n, fx);
+      sim.handle(n, fx);
     });
     sim.at(35_000, () => sim.restart("agent-500"));
     sim.at(40_000, () => sim.join("joiner-2", ["agent-999"], fast(1000)));

@@ -250,7 +250,7 @@ export class Simulator {
   }
 
   /** The shell's job: persist (counting rows), then send, then re-arm the one alarm. */
-  private handle(node: SimNode, fx: Effects): void {
+  handle(node: SimNode, fx: Effects): void {
     const d = node.disk;
     const bill = node.bill;
     if (fx.meta) (d.meta = structuredClone(fx.meta), bill.rowsWritten++);
