@@ -9,7 +9,7 @@ import type { Env } from "../env";
 import { readJson } from "./body";
 import { json } from "./errors";
 import { agentStub, getSwarm, mapLimit, requireMember, shuffled } from "./mesh";
-import { EmptyQuery, Id, parse, pathId } from "./schemas";
+import { EmptyQuery, Id, parse, pathId, queryParams } from "./schemas";
 
 export const FaultTolerance = z.strictObject({
   agentId: Id,
@@ -19,7 +19,7 @@ export const FaultTolerance = z.strictObject({
 const RANK = { alive: 0, suspect: 1, dead: 2, left: 3 } as const;
 
 export async function faultTolerance(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, Object.fromEntries(new URL(req.url).searchParams), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const swarmId = pathId(req.params.swarmId, "swarmId");
   const body = parse(FaultTolerance, await readJson(req));
   const rec = await getSwarm(env, swarmId, true);

@@ -10,7 +10,7 @@ import type { Env } from "../env";
 import { readJson } from "./body";
 import { ApiError, badRequest, json, notFound } from "./errors";
 import { agentError, agentStub, entryAgent, getSwarm, unwrap } from "./mesh";
-import { parse, pathId } from "./schemas";
+import { parse, pathId, queryParams } from "./schemas";
 
 export const KEY_PATTERN = /^[a-z0-9][a-z0-9_:.-]{0,255}$/;
 
@@ -26,11 +26,6 @@ export const ListQuery = z.strictObject({
   consistency: z.enum(["linearizable", "stale"]).optional(),
 });
 
-function query(req: IRequest): Record<string, string> {
-  const out: Record<string, string> = {};
-  new URL(req.url).searchParams.forEach((v, k) => (out[k] = v));
-  return out;
-}
 
 function pathKey(req: IRequest): string {
   const raw = req.params.key;
@@ -62,7 +57,7 @@ function failed(r: { ok: false; code: string; message: string }): ApiError {
 export async function putMemory(req: IRequest, env: Env): Promise<Response> {
   const ns = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
-  parse(z.strictObject({}), query(req), "query");
+  parse(z.strictObject({}), queryParams(req), "query");
   const body = parse(PutMemory, await readJson(req));
   const { swarmId, view } = await entry(req, env);
   if (view.mode === "read-only") {
@@ -82,7 +77,7 @@ export async function putMemory(req: IRequest, env: Env): Promise<Response> {
 export async function deleteMemory(req: IRequest, env: Env): Promise<Response> {
   const ns = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
-  parse(z.strictObject({}), query(req), "query");
+  parse(z.strictObject({}), queryParams(req), "query");
   const { swarmId, view } = await entry(req, env);
   if (view.mode === "read-only") {
     throw new ApiError(503, "read_only", `Agent ${view.agentId} is on the minority side of a partition: writes are refused.`);
@@ -102,7 +97,7 @@ export async function deleteMemory(req: IRequest, env: Env): Promise<Response> {
 export async function getMemory(req: IRequest, env: Env): Promise<Response> {
   const ns = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
-  const q = parse(ReadQuery, query(req), "query");
+  const q = parse(ReadQuery, queryParams(req), "query");
   const { swarmId, view } = await entry(req, env);
   let r: MemoryReadReply | Refusal;
   try {
@@ -118,7 +113,7 @@ export async function getMemory(req: IRequest, env: Env): Promise<Response> {
 
 export async function listMemory(req: IRequest, env: Env): Promise<Response> {
   const ns = pathId(req.params.namespace, "namespace");
-  const q = parse(ListQuery, query(req), "query");
+  const q = parse(ListQuery, queryParams(req), "query");
   const limit = q.limit === undefined ? 100 : Number(q.limit);
   if (limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000.", { field: "query.limit" });
   const { swarmId, view } = await entry(req, env);

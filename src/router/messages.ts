@@ -9,7 +9,7 @@ import type { Env } from "../env";
 import { readJson } from "./body";
 import { ApiError, badRequest, json } from "./errors";
 import { agentError, agentStub, getSwarm, requireMember, unwrap } from "./mesh";
-import { EmptyQuery, Id, parse, pathId } from "./schemas";
+import { EmptyQuery, Id, parse, pathId, queryParams } from "./schemas";
 
 export const PostMessage = z.strictObject({
   from: Id,
@@ -22,11 +22,6 @@ export const InboxQuery = z.strictObject({
   limit: z.string().regex(/^\d{1,4}$/, "must be an integer 1..1000").optional(),
 });
 
-function query(req: IRequest): Record<string, string> {
-  const out: Record<string, string> = {};
-  new URL(req.url).searchParams.forEach((v, k) => (out[k] = v));
-  return out;
-}
 
 /**
  * The origin of a sender's messages: the sender itself when it is an agent of the swarm, `X-Mesh-Via`
@@ -41,7 +36,7 @@ function originOrder(from: string, agents: string[]): string[] {
 }
 
 export async function postMessage(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const swarmId = pathId(req.params.swarmId, "swarmId");
   const body = parse(PostMessage, await readJson(req));
   const rec = await getSwarm(env, swarmId);
@@ -77,7 +72,7 @@ export async function postMessage(req: IRequest, env: Env): Promise<Response> {
 export async function getInbox(req: IRequest, env: Env): Promise<Response> {
   const swarmId = pathId(req.params.swarmId, "swarmId");
   const agentId = pathId(req.params.agentId, "agentId");
-  const q = parse(InboxQuery, query(req), "query");
+  const q = parse(InboxQuery, queryParams(req), "query");
   const limit = q.limit === undefined ? 100 : Number(q.limit);
   if (limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000.", { field: "query.limit" });
   const rec = await getSwarm(env, swarmId);

@@ -78,8 +78,27 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, what = "bo
 
 /** Path parameters are validated like everything else. */
 export function pathId(value: string | undefined, name: string): string {
-  if (value === undefined || !ID_PATTERN.test(value)) {
+  let id = value;
+  try {
+    // Clients may percent-encode path segments; an encoded "/" decodes to an invalid id and stays a 400.
+    if (id !== undefined) id = decodeURIComponent(id);
+  } catch {
+    id = undefined;
+  }
+  if (id === undefined || !ID_PATTERN.test(id)) {
     throw badRequest(`Invalid ${name} in path: must match ^[a-z0-9][a-z0-9_-]{0,62}$.`, { field: `path.${name}` });
   }
-  return value;
+  return id;
+}
+
+/** The query string as an object; a parameter given twice is ambiguous, so it is a 400. */
+export function queryParams(req: { url: string }): Record<string, string> {
+  const out: Record<string, string> = {};
+  const seen = new Set<string>();
+  for (const [k, v] of new URL(req.url).searchParams) {
+    if (seen.has(k)) throw badRequest(`Query parameter ${k} is given more than once.`, { field: `query.${k}` });
+    seen.add(k);
+    out[k] = v;
+  }
+  return out;
 }

@@ -14,18 +14,13 @@ import {
   requireMember, shuffled, unwrap, viewOf,
 } from "./mesh";
 import { isRefusal } from "../agent/names";
-import { Chaos, CreateSwarm, DeleteSwarmQuery, EmptyQuery, parse, pathId, SpawnAgent } from "./schemas";
+import { Chaos, CreateSwarm, DeleteSwarmQuery, EmptyQuery, parse, pathId, SpawnAgent, queryParams } from "./schemas";
 
 const FANOUT_LIMIT = 16;
 
-function query(req: IRequest): Record<string, string> {
-  const out: Record<string, string> = {};
-  new URL(req.url).searchParams.forEach((v, k) => (out[k] = v));
-  return out;
-}
 
 export async function createSwarm(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const body = parse(CreateSwarm, await readJson(req));
   const config = resolveConfig(body);
   const n = body.agents ?? 0;
@@ -52,7 +47,7 @@ export async function createSwarm(req: IRequest, env: Env): Promise<Response> {
 }
 
 export async function listSwarms(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const recs = await registry(env).list();
   const swarms = await mapLimit(recs, FANOUT_LIMIT, async (r) => ({
     swarmId: r.swarmId,
@@ -76,7 +71,7 @@ async function modeOf(env: Env, rec: SwarmRecord): Promise<"read-write" | "read-
 }
 
 export async function getSwarmStatus(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   // Fresh from the registry: the status shows the latest cron health record.
   const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"), true);
   if (rec.agents.length === 0) {
@@ -109,7 +104,7 @@ export async function getSwarmStatus(req: IRequest, env: Env): Promise<Response>
 }
 
 export async function deleteSwarm(req: IRequest, env: Env): Promise<Response> {
-  const q = parse(DeleteSwarmQuery, query(req), "query");
+  const q = parse(DeleteSwarmQuery, queryParams(req), "query");
   const swarmId = pathId(req.params.swarmId, "swarmId");
   const purge = q.purge === "true";
   const rec = await registry(env).get(swarmId);
@@ -130,7 +125,7 @@ export async function deleteSwarm(req: IRequest, env: Env): Promise<Response> {
 }
 
 export async function spawnAgent(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const swarmId = pathId(req.params.swarmId, "swarmId");
   const body = parse(SpawnAgent, await readJson(req));
   const rec = await getSwarm(env, swarmId, true);
@@ -162,7 +157,7 @@ export async function spawnAgent(req: IRequest, env: Env): Promise<Response> {
 }
 
 export async function listAgents(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"));
   if (rec.agents.length === 0) return json({ swarmId: rec.swarmId, via: null, agents: [] });
   const entry = await entryAgent(env, req, rec);
@@ -176,7 +171,7 @@ export async function listAgents(req: IRequest, env: Env): Promise<Response> {
 }
 
 export async function getAgent(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"));
   const agentId = pathId(req.params.agentId, "agentId");
   requireMember(rec, agentId);
@@ -184,7 +179,7 @@ export async function getAgent(req: IRequest, env: Env): Promise<Response> {
 }
 
 export async function removeAgent(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"), true);
   const agentId = pathId(req.params.agentId, "agentId");
   requireMember(rec, agentId);
@@ -202,7 +197,7 @@ export async function removeAgent(req: IRequest, env: Env): Promise<Response> {
 
 /** Degree, redundancy and diameter of the graph the agents actually keep, before and after repair. */
 export async function optimizeTopology(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"), true);
   const before = await measure(env, rec);
   // Repair: merge every answering agent's membership (anti-entropy over the whole swarm), push the
@@ -246,7 +241,7 @@ async function measure(env: Env, rec: SwarmRecord): Promise<TopologyStats & { an
 }
 
 export async function chaos(req: IRequest, env: Env): Promise<Response> {
-  parse(EmptyQuery, query(req), "query");
+  parse(EmptyQuery, queryParams(req), "query");
   if (env.MESH_CHAOS !== "on") {
     throw new ApiError(403, "forbidden", "Fault injection is off for this deployment (set MESH_CHAOS=on to enable it).");
   }

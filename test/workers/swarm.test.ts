@@ -78,3 +78,17 @@ describe("a 12-agent swarm through the HTTP API", () => {
     expect((await api("POST", "/v1/swarms", { swarmId: "sdown" })).status).toBe(201);
   });
 });
+
+describe("HTTP details", () => {
+  test("percent-encoded ids in paths are decoded; a repeated query parameter is a 400", async () => {
+    await api("POST", "/v1/swarms", { swarmId: "enc-swarm", agents: 4, gossip: { intervalMs: 200 } });
+    const r = await api("GET", "/v1/swarms/enc%2Dswarm/agents/agent%2D1");
+    expect(r.status).toBe(200);
+    expect(r.body.agentId).toBe("agent-1");
+    expect((await api("GET", "/v1/swarms/enc%2Fswarm")).status).toBe(400);
+    const twice = await api("DELETE", "/v1/swarms/enc-swarm?purge=false&purge=true");
+    expect(twice.status).toBe(400);
+    expect(twice.body.error.details.field).toBe("query.purge");
+    expect((await api("GET", "/v1/swarms/enc-swarm")).status).toBe(200); // not deleted
+  });
+});
