@@ -184,6 +184,8 @@ export class AgentCore {
   private repl: ReplicatedLog | null = null;
   private raftEpoch = 0;
   private raftTicksDone = 0;
+  /** Log index of the expiry sweep this leader proposed (0: none pending). */
+  private expireIndex = 0;
   private out: Effects;
 
   private constructor(meta: AgentMeta, rng: Rng, now: number) {
@@ -436,7 +438,7 @@ export class AgentCore {
     if (this.repl) {
       const ticks = this.repl.raft.ticksUntilAction();
       if (ticks !== null) d = Math.min(d, this.raftEpoch + (this.raftTicksDone + ticks) * this.raftTickMs);
-      if (this.repl.isLeader()) {
+      if (this.repl.isLeader() && !this.expirePending()) {
         const exp = this.repl.kv.nextExpiry();
         if (exp !== null) d = Math.min(d, Math.max(exp, this.now + 1));
       }
@@ -473,9 +475,17 @@ export class AgentCore {
         else if (m.status === "dead" || m.status === "left") gone.add(m.id);
       }
       repl.reconfigure(alive, gone);
+      // One expiry sweep in the log at a time: until it is applied, another would only grow the log.
       const exp = repl.kv.nextExpiry();
-      if (exp !== null && exp <= now) repl.propose({ op: "expire", at: now });
+      if (exp !== null && exp <= now && !this.expirePending()) {
+        const p = repl.propose({ op: "expire", at: now });
+        if (p) this.expireIndex = p.index;
+      }
     }
+  }
+
+  private expirePending(): boolean {
+    return this.expireIndex > 0 && (this.repl?.appliedIndex() ?? 0) < this.expireIndex && this.repl?.isLeader() === true;
   }
 
   /** The replicated log's leader as this agent knows it (null: none known, or no log). */
