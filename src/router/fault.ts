@@ -26,16 +26,7 @@ export async function faultTolerance(req: IRequest, env: Env): Promise<Response>
   requireMember(rec, body.agentId);
   const others = rec.agents.filter((a) => a !== body.agentId);
   // Ask everyone else cheaply for its view, then keep the monitors' (the target's overlay peers).
-  const views = (
-    await mapLimit(others, 16, async (a) => {
-      try {
-        const v = await agentStub(env, swarmId, a).detectorView(body.agentId);
-        return isRefusal(v) ? null : v;
-      } catch {
-        return null;
-      }
-    })
-  ).filter((v): v is DetectorView => v !== null);
+  const views = await detectorViews(env, swarmId, others, body.agentId);
   let monitors = views.filter((v) => v.isMonitor);
   if (monitors.length === 0) monitors = shuffled(views).slice(0, 3);
   const actions: string[] = [];
@@ -55,16 +46,7 @@ export async function faultTolerance(req: IRequest, env: Env): Promise<Response>
     const probedBy = monitors.map((m) => m.monitor);
     for (;;) {
       await new Promise((r) => setTimeout(r, Math.max(20, probeTimeoutMs)));
-      monitors = (
-        await mapLimit(probedBy, 8, async (id) => {
-          try {
-            const r = await agentStub(env, swarmId, id).detectorView(body.agentId);
-            return isRefusal(r) ? null : r;
-          } catch {
-            return null;
-          }
-        })
-      ).filter((v): v is DetectorView => v !== null);
+      monitors = await detectorViews(env, swarmId, probedBy, body.agentId);
       // Settled: buried, or suspected by a quorum of its monitors (the confirmation protocol ran).
       const settled = monitors.some(
         (m) => m.status === "dead" || m.status === "left" || (m.status === "suspect" && m.confirmedBy.length >= (m.suspicion?.quorum ?? 2)),
@@ -93,4 +75,17 @@ export async function faultTolerance(req: IRequest, env: Env): Promise<Response>
     monitors: monitors.map((m) => ({ agentId: m.monitor, status: m.status, lastHeardAt: m.lastHeardAt })),
     actions,
   });
+}
+
+/** Each answering agent's failure-detector view of `target` (agents that do not answer are left out). */
+async function detectorViews(env: Env, swarmId: string, agents: string[], target: string): Promise<DetectorView[]> {
+  const views = await mapLimit(agents, 16, async (a) => {
+    try {
+      const v = await agentStub(env, swarmId, a).detectorView(target);
+      return isRefusal(v) ? null : v;
+    } catch {
+      return null;
+    }
+  });
+  return views.filter((v): v is DetectorView => v !== null);
 }

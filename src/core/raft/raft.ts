@@ -152,7 +152,7 @@ export class Raft {
     this.applied = Math.max(this.snap.index, Math.min(persisted.applied ?? this.snap.index, this.commit));
     if (this.commit > this.applied) this.out.committed = this.entriesFrom(this.applied + 1, this.commit - this.applied);
     this.config = this.latestConfig();
-    this.resetTimeout();
+    this.randomizeElectionTimeout();
   }
 
   // ---- queries ------------------------------------------------------------------------------
@@ -342,32 +342,29 @@ export class Raft {
     }
   }
 
+  /** PreVote (§9.6): ask for votes at term + 1 without changing our term; only a win starts a real election. */
   private preCampaign(): void {
     this.role = "pre-candidate";
-    this.leader = null;
-    this.votes = new Map([[this.id, true]]);
-    this.resetTimeout();
     this.out.events.push(`${this.id} pre-campaign for term ${this.term + 1}`);
-    if (this.quorumReached()) return this.becomeCandidate();
-    for (const v of this.config.voters) {
-      if (v === this.id) continue;
-      this.send(v, { type: "vote", term: this.term + 1, pre: true, lastIndex: this.lastIndex(), lastTerm: this.lastTerm() });
-    }
+    this.requestVotes(this.term + 1, true);
   }
 
   private becomeCandidate(): void {
     this.role = "candidate";
     this.term++;
     this.vote = this.id;
-    this.leader = null;
     this.hardDirty = true;
-    this.votes = new Map([[this.id, true]]);
-    this.resetTimeout();
     this.out.events.push(`${this.id} campaign at term ${this.term}`);
-    if (this.quorumReached()) return this.becomeLeader();
+    this.requestVotes(this.term, false);
+  }
+
+  private requestVotes(term: number, pre: boolean): void {
+    this.leader = null;
+    this.votes = new Map([[this.id, true]]);
+    this.randomizeElectionTimeout();
+    if (this.quorumReached()) return pre ? this.becomeCandidate() : this.becomeLeader();
     for (const v of this.config.voters) {
-      if (v === this.id) continue;
-      this.send(v, { type: "vote", term: this.term, pre: false, lastIndex: this.lastIndex(), lastTerm: this.lastTerm() });
+      if (v !== this.id) this.send(v, { type: "vote", term, pre, lastIndex: this.lastIndex(), lastTerm: this.lastTerm() });
     }
   }
 
@@ -381,7 +378,7 @@ export class Raft {
     this.role = "follower";
     this.leader = leader;
     this.electionElapsed = 0;
-    this.resetTimeout();
+    this.randomizeElectionTimeout();
     if (wasLeader) this.dropReads();
   }
 
@@ -710,7 +707,7 @@ export class Raft {
     } else this.out.append = { fromIndex, entries: entries.map(cloneEntry) };
   }
 
-  private resetTimeout(): void {
+  private randomizeElectionTimeout(): void {
     this.randomizedTimeout = this.electionTicks + this.rng.int(this.electionTicks);
   }
 
