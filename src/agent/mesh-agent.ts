@@ -42,6 +42,8 @@ export interface AgentView {
   stats: AgentStats;
 }
 
+export type AgentBrief = Pick<AgentView, "agentId" | "state" | "mode">;
+
 export interface AgentStats {
   alarms: number;
   peerCalls: number;
@@ -185,6 +187,14 @@ export class MeshAgent extends DurableObject<Env> {
 
   async view(): Promise<AgentView | Refusal> {
     return this.refusal() ?? this.viewSync();
+  }
+
+  /** What the router needs to enter the mesh here (the full view is heavy: the whole membership). */
+  async brief(): Promise<AgentBrief | Refusal> {
+    const refused = this.refusal();
+    if (refused) return refused;
+    const core = this.core!;
+    return { agentId: core.meta.self, state: core.meta.state, mode: core.mode() };
   }
 
   async leave(): Promise<AgentView | Refusal> {
@@ -636,8 +646,6 @@ export class MeshAgent extends DurableObject<Env> {
       incarnation: m.inc,
       lastSeenAt: m.id === me.id ? now : (core.lastHeardAt(m.id) ?? null),
     }));
-    const live = core.liveIds().length;
-    const counted = membership.filter((m) => m.status !== "left").length;
     return {
       agentId: me.id,
       swarmId: core.meta.swarm,
@@ -649,8 +657,7 @@ export class MeshAgent extends DurableObject<Env> {
       membership,
       load: me.load,
       queue: 0,
-      // Majority rule (the seed's PartitionHandler): fewer than half the members reachable → read-only.
-      mode: live * 2 > counted ? "read-write" : "read-only",
+      mode: core.mode(),
       raft: core.raftStatus(),
       config: core.meta.config,
       chaos: this.chaos,

@@ -407,6 +407,16 @@ export class AgentCore {
     };
   }
 
+  /**
+   * Read-write while this agent reaches a majority of the members it knows (the seed's
+   * PartitionHandler: fewer than half reachable → read-only). `left` members do not count.
+   */
+  mode(): "read-write" | "read-only" {
+    let counted = 0;
+    for (const m of this.members.values()) if (m.status !== "left") counted++;
+    return this.liveIds().length * 2 > counted ? "read-write" : "read-only";
+  }
+
   /** Live member ids (alive or suspect), self included, sorted. */
   liveIds(): string[] {
     if (!this.liveCache) {

@@ -4,12 +4,12 @@
 // forwards it to the leader.
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import type { AgentView, MemoryListReply, MemoryReadReply, MemoryReply } from "../agent/mesh-agent";
+import type { AgentBrief, MemoryListReply, MemoryReadReply, MemoryReply } from "../agent/mesh-agent";
 import type { Refusal } from "../agent/names";
 import type { Env } from "../env";
 import { readJson } from "./body";
 import { ApiError, badRequest, json, notFound } from "./errors";
-import { agentError, agentStub, entryAgent, getSwarm, unwrap } from "./mesh";
+import { agentError, agentStub, entryBrief, getSwarm, unwrap } from "./mesh";
 import { parse, pathId, queryParams } from "./schemas";
 
 export const KEY_PATTERN = /^[a-z0-9][a-z0-9_:.-]{0,255}$/;
@@ -43,11 +43,11 @@ function pathKey(req: IRequest): string {
   return key;
 }
 
-async function entry(req: IRequest, env: Env): Promise<{ swarmId: string; view: AgentView }> {
+async function entry(req: IRequest, env: Env): Promise<{ swarmId: string; view: AgentBrief }> {
   const swarmId = pathId(req.params.swarmId, "swarmId");
   const rec = await getSwarm(env, swarmId);
   if (rec.agents.length === 0) throw new ApiError(503, "no_quorum", `Swarm ${swarmId} has no agents.`);
-  return { swarmId, view: await entryAgent(env, req, rec) };
+  return { swarmId, view: await entryBrief(env, req, rec) };
 }
 
 function failed(r: { ok: false; code: string; message: string }): ApiError {

@@ -1,6 +1,6 @@
 // How the stateless router reaches the mesh: agent stubs, the swarm roster (read from the registry
 // and cached in this isolate for a moment), and choosing the agent a request enters through.
-import type { AgentView } from "../agent/mesh-agent";
+import type { AgentBrief, AgentView } from "../agent/mesh-agent";
 import { agentObjectName, isRefusal, type Refusal } from "../agent/names";
 import type { SwarmRecord } from "../agent/registry";
 import type { Env } from "../env";
@@ -81,16 +81,35 @@ export async function viewOf(env: Env, swarm: string, agent: string): Promise<Ag
  * otherwise a live agent picked at random, trying others if it does not answer.
  */
 export async function entryAgent(env: Env, request: Request, rec: SwarmRecord): Promise<AgentView> {
+  return enter(env, request, rec, (stub) => stub.view());
+}
+
+/** Like entryAgent, but only what a request needs to go through the agent (no membership table). */
+export async function entryBrief(env: Env, request: Request, rec: SwarmRecord): Promise<AgentBrief> {
+  return enter(env, request, rec, (stub) => stub.brief());
+}
+
+async function enter<T extends { state: string }>(
+  env: Env,
+  request: Request,
+  rec: SwarmRecord,
+  call: (stub: ReturnType<typeof agentStub>) => Promise<T | Refusal>,
+): Promise<T> {
   const via = request.headers.get("x-mesh-via");
   if (via !== null) {
     if (!ID_PATTERN.test(via)) throw badRequest("X-Mesh-Via must be an agent id.", { field: "header.x-mesh-via" });
     requireMember(rec, via);
-    return viewOf(env, rec.swarmId, via);
-  }
-  const order = shuffled(rec.agents);
-  for (const id of order.slice(0, 5)) {
+    let r: T | Refusal;
     try {
-      const v = await agentStub(env, rec.swarmId, id).view();
+      r = await call(agentStub(env, rec.swarmId, via));
+    } catch (err) {
+      throw agentError(err, via);
+    }
+    return unwrap<T>(r, via);
+  }
+  for (const id of shuffled(rec.agents).slice(0, 5)) {
+    try {
+      const v = await call(agentStub(env, rec.swarmId, id));
       if (!isRefusal(v) && v.state === "active") return v;
     } catch {
       // try the next one
