@@ -31,8 +31,9 @@ export default defineConfig({
           // between test files on a 2-core machine.
           fileParallelism: false,
           include: ["test/workers/**/*.test.ts"],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          // Generous: waits inside tests are deadlines for outcomes, never speed bounds (npm run bench has those).
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -35,8 +35,7 @@ describe("simulator: determinism", () => {
 });
 
 describe("simulator: scale", () => {
-  test("1,000 agents for 100 rounds with churn and 1% loss run in under 30 s and converge", () => {
-    const t0 = performance.now();
+  test("1,000 agents for 100 rounds with churn and 1% loss converge (wall time: npm run bench -- --only sim-scale)", () => {
     const sim = new Simulator(7, { loss: 0.01, delayMaxMs: 20 });
     sim.checkInvariants = true;
     const ids = sim.createSwarm(1000, fast(1000));
@@ -52,9 +51,6 @@ describe("simulator: scale", () => {
     sim.at(35_000, () => sim.restart("agent-500"));
     sim.at(40_000, () => sim.join("joiner-2", ["agent-999"], fast(1000)));
     sim.runUntil(100_000); // 100 rounds of 1 s
-    const wallMs = performance.now() - t0;
-    console.log(`1,000 agents × 100 rounds: ${(wallMs / 1000).toFixed(1)} s wall, ${sim.events} events`);
-    expect(wallMs).toBeLessThan(30_000);
     expect(ids.length).toBe(1000);
     expect(sim.converged()).toBe(true);
     const { stats } = peerGraphOk(sim);

@@ -52,7 +52,7 @@ describe("messages (daa_communication)", () => {
     await waitFor(async () => {
       const counts = await Promise.all(live.map(async (a) => (await inboxAll("bcast", a)).length));
       return counts.every((c, i) => c >= expectedFor(live[i]));
-    }, 20_000, 200);
+    }, 60_000, 200);
     await sleep(300); // a little longer: duplicates, if any, would show up now
     for (const a of live) {
       const inbox = await inboxAll("bcast", a);

@@ -64,7 +64,7 @@ describe("restart and eviction", () => {
     await waitFor(async () => {
       const vs = await Promise.all(["agent-1", "agent-3", "agent-4"].map((a) => view("part", a)));
       return vs.every((v) => v.membership.find((m: any) => m.agentId === "agent-2").status === "left");
-    }, 10_000);
+    }, 30_000);
     await sleep(600); // many gossip rounds: side B must still not know
     for (const a of groups[1]) {
       const v = await view("part", a);
@@ -78,7 +78,7 @@ describe("restart and eviction", () => {
     await waitFor(async () => {
       const vs = await Promise.all(groups[1].map((a) => view("part", a)));
       return vs.every((v) => v.membership.find((m: any) => m.agentId === "agent-2").status === "left");
-    }, 10_000);
+    }, 30_000);
   });
 
   test("topology/optimize repairs inconsistent views and reports before/after", async () => {

@@ -52,7 +52,7 @@ describe("a 12-agent swarm through the HTTP API", () => {
       return views.every(
         (v) => v.membership.length === 9 && JSON.stringify(v.peers) === JSON.stringify([...expected.get(v.agentId)!].sort()),
       );
-    }, 10_000);
+    }, 30_000);
     const list = await api("GET", "/v1/swarms/sjoin/agents");
     expect(list.body.agents.map((a: any) => a.agentId)).toContain("newcomer");
   });
@@ -63,7 +63,7 @@ describe("a 12-agent swarm through the HTTP API", () => {
     await waitFor(async () => {
       const v = (await api("GET", "/v1/swarms/sleave/agents/agent-1")).body;
       return v.membership.find((m: any) => m.agentId === "agent-3")?.status === "left" && !v.peers.includes("agent-3");
-    }, 10_000);
+    }, 30_000);
   });
 
   test("list, status and shutdown", async () => {
