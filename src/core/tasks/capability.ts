@@ -1,0 +1,64 @@
+// Capability routing (the seed's CapabilityRouter): an agent is a candidate for a task only if its
+// capability match is above 0.7. The match score is the fraction of the task's distinct required
+// capabilities that the agent declares (1 when nothing is required). With three or fewer required
+// capabilities that means all of them (2/3 ≈ 0.67 is not above 0.7); with four, any three.
+import type { MemberInfo } from "./types";
+
+export const CAPABILITY_THRESHOLD = 0.7;
+
+/** Fraction of the distinct required capabilities the agent has, in [0, 1]. */
+export function capabilityMatch(agentCaps: readonly string[], required: readonly string[]): number {
+  const req = Array.from(new Set(required));
+  if (req.length === 0) return 1;
+  const have = new Set(agentCaps);
+  let n = 0;
+  for (const c of req) if (have.has(c)) n++;
+  return n / req.length;
+}
+
+export interface Candidate {
+  agentId: string;
+  score: number;
+  load: number;
+}
+
+/** Every member with a match above the threshold, best first: score, then lower load, then id. */
+export function capableAgents(members: readonly MemberInfo[], required: readonly string[], threshold = CAPABILITY_THRESHOLD): Candidate[] {
+  return members
+    .map((m) => ({ agentId: m.id, score: capabilityMatch(m.caps, required), load: m.load }))
+    .filter((c) => c.score > threshold)
+    .sort((a, b) => b.score - a.score || a.load - b.load || (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0));
+}
+
+export type CapabilityRoute =
+  | { ok: true; agentId: string; score: number; candidates: Candidate[] }
+  | {
+      ok: false;
+      code: "no_capable_agent";
+      required: string[];
+      /** Required capabilities no live agent declares; if every one is declared by someone, those the best-matching agent lacks. */
+      missing: string[];
+      best: { agentId: string; score: number } | null;
+    };
+
+/**
+ * Route a task by capability: the best candidate (highest match, then lowest gossiped load), or a
+ * structured "no capable agent" naming what is missing.
+ */
+export function routeByCapability(members: readonly MemberInfo[], required: readonly string[], threshold = CAPABILITY_THRESHOLD): CapabilityRoute {
+  const candidates = capableAgents(members, required, threshold);
+  if (candidates.length > 0) return { ok: true, agentId: candidates[0].agentId, score: candidates[0].score, candidates };
+  const req = Array.from(new Set(required));
+  const declared = new Set(members.flatMap((m) => m.caps));
+  let missing = req.filter((c) => !declared.has(c));
+  let best: { agentId: string; score: number } | null = null;
+  for (const m of members) {
+    const s = capabilityMatch(m.caps, req);
+    if (!best || s > best.score || (s === best.score && m.id < best.agentId)) best = { agentId: m.id, score: s };
+  }
+  if (missing.length === 0 && best) {
+    const have = new Set(members.find((m) => m.id === best!.agentId)!.caps);
+    missing = req.filter((c) => !have.has(c));
+  }
+  return { ok: false, code: "no_capable_agent", required: req, missing, best };
+}
