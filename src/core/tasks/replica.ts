@@ -193,7 +193,7 @@ export interface TaskReplicaOptions {
   coldLoad?: number;
   steal?: StealPolicy;
   /** Test-only: disable a guard so the harness's checker can be shown to catch the violation. */
-  unsafe?: { skipFence?: boolean; overwriteResult?: boolean };
+  unsafe?: { skipFence?: boolean; overwriteResult?: boolean; ackEarly?: boolean };
 }
 
 // ---- helpers -------------------------------------------------------------------------------------
@@ -762,7 +762,7 @@ export class TaskReplica {
 
   private releaseWaiters(taskId: string, l: Local): void {
     if (l.role !== "primary" || !l.row.record) return;
-    const d = this.durableVersion(l);
+    const d = this.o.unsafe.ackEarly ? l.row.record.version : this.durableVersion(l);
     if (d < l.row.record.version && l.waiters.every((w) => w.version > d)) return;
     const keep: Waiter[] = [];
     for (const w of l.waiters) {
