@@ -207,8 +207,14 @@ export class TasksHarness {
     return { id, caps: n.caps, slots: n.slots, load: n.core ? n.core.load(this.now) : 0 };
   }
 
+  /** Loads as last gossiped (soft state: refreshed every 300 ms). */
+  private loads = new Map<string, number>();
+
   private viewMembers(n: Node): MemberInfo[] {
-    return Array.from(n.view).sort().map((id) => this.memberInfo(id));
+    return Array.from(n.view).sort().map((id) => {
+      const x = this.nodes.get(id)!;
+      return { id, caps: x.caps, slots: x.slots, load: this.loads.get(id) ?? 0 };
+    });
   }
 
   private start(n: Node): void {
@@ -228,8 +234,11 @@ export class TasksHarness {
     this.scheduleTick(n, n.core);
   }
 
+  /** The shell's alarm: the core's next deadline, but not sooner than tickMs nor later than 500 ms. */
   private scheduleTick(n: Node, core: TaskReplica): void {
-    this.q.push(this.now + this.o.tickMs + this.rng.int(5), () => {
+    const want = core.nextDeadline(this.now) ?? this.now + 500;
+    const at = Math.min(this.now + 500, Math.max(this.now + this.o.tickMs, want)) + this.rng.int(5);
+    this.q.push(at, () => {
       if (n.core !== core) return; // crashed (and maybe restarted) since
       this.handle(n, core.tick(this.now));
       this.scheduleTick(n, core);
@@ -291,7 +300,11 @@ export class TasksHarness {
   /** Gossip of loads: every agent's view gets everyone's current load, a little stale. */
   private gossipLoads(): void {
     const table = new Map<string, MemberInfo>();
-    for (const id of this.ids) table.set(id, this.memberInfo(id));
+    for (const id of this.ids) {
+      const m = this.memberInfo(id);
+      table.set(id, m);
+      this.loads.set(id, m.load);
+    }
     for (const n of this.nodes.values()) if (n.core) n.core.updateLoads(Array.from(n.view).map((id) => table.get(id)!));
   }
 

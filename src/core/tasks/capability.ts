@@ -2,6 +2,7 @@
 // capability match is above 0.7. The match score is the fraction of the task's distinct required
 // capabilities that the agent declares (1 when nothing is required). With three or fewer required
 // capabilities that means all of them (2/3 ≈ 0.67 is not above 0.7); with four, any three.
+import { Rendezvous } from "./ring";
 import type { MemberInfo } from "./types";
 
 export const CAPABILITY_THRESHOLD = 0.7;
@@ -42,12 +43,25 @@ export type CapabilityRoute =
     };
 
 /**
- * Route a task by capability: the best candidate (highest match, then lowest gossiped load), or a
- * structured "no capable agent" naming what is missing.
+ * Route a task by capability: among the candidates with the best match, the less loaded of two chosen
+ * by rendezvous hashing on `key` (the task id) — the power of two choices, which stays balanced on
+ * stale gossiped loads where "always the least loaded" herds every task onto one agent until the next
+ * gossip round (Mitzenmacher, "How Useful Is Old Information?", IEEE TPDS 2000). Without a key: the
+ * least loaded best match. With no candidate: a structured "no capable agent" naming what is missing.
  */
-export function routeByCapability(members: readonly MemberInfo[], required: readonly string[], threshold = CAPABILITY_THRESHOLD): CapabilityRoute {
+export function routeByCapability(members: readonly MemberInfo[], required: readonly string[], key?: string, threshold = CAPABILITY_THRESHOLD): CapabilityRoute {
   const candidates = capableAgents(members, required, threshold);
-  if (candidates.length > 0) return { ok: true, agentId: candidates[0].agentId, score: candidates[0].score, candidates };
+  if (candidates.length > 0) {
+    let pick = candidates[0];
+    if (key !== undefined) {
+      const top = candidates.filter((c) => c.score === candidates[0].score);
+      const two = new Rendezvous(top.map((c) => ({ id: c.agentId }))).holders(key, 2);
+      const a = top.find((c) => c.agentId === two[0])!;
+      const b = two[1] === undefined ? a : top.find((c) => c.agentId === two[1])!;
+      pick = b.load < a.load ? b : a;
+    }
+    return { ok: true, agentId: pick.agentId, score: pick.score, candidates };
+  }
   const req = Array.from(new Set(required));
   const declared = new Set(members.flatMap((m) => m.caps));
   let missing = req.filter((c) => !declared.has(c));

@@ -149,6 +149,8 @@ export type TaskMsg =
   | { type: "t_assign"; taskId: string }
   | { type: "t_claim"; taskId: string; claimId: string; leaseMs: number }
   | { type: "t_steal"; claimId: string; leaseMs: number; caps: string[] }
+  /** A victim (or a hot agent) passes one of its remotely held queued tasks to `to`: leased at once for a steal (claimId), reassigned for a migration. */
+  | { type: "t_give"; taskId: string; to: string; claimId: string | null; leaseMs: number; caps: string[] }
   | { type: "t_claimed"; claimId: string; taskId: string | null; view: TaskView | null }
   | { type: "cfp"; auctionId: string; taskId: string; requiredCapabilities: string[]; deadlineMs: number }
   | { type: "propose"; auctionId: string; bid: Bid }
@@ -285,6 +287,8 @@ export class TaskReplica {
   private readonly o: Required<Omit<TaskReplicaOptions, "unsafe" | "caps" | "rng">> & { caps: string[]; unsafe: NonNullable<TaskReplicaOptions["unsafe"]> };
   private readonly rng: Rng;
   private tasks = new Map<string, Local>();
+  /** Tasks this agent leads that are queued for its own worker (kept in step with every write). */
+  private mine = new Set<string>();
   /** Tasks with timer work (unacknowledged writes, campaigns, leases, auctions, notices). */
   private active = new Set<string>();
   private members: MemberInfo[] = [];
@@ -359,18 +363,20 @@ export class TaskReplica {
 
   /** Exact counts of work this agent's worker has: queued for it, and running under its leases. */
   workload(now: number): { queued: number; running: number; slots: number; load: number } {
-    let queued = 0;
-    for (const id of this.active) {
-      const l = this.tasks.get(id)!;
-      const r = l.row.record;
-      if (l.role === "primary" && r && this.claimable(r, this.id)) queued++;
-    }
+    if (this.workloadMemo && this.workloadMemo.atMs === now && this.workloadMemo.gen === this.gen) return this.workloadMemo.w;
+    let queued = this.mine.size;
     for (const [t, e] of this.remote) if (now - e.atMs <= 3 * this.o.assignResendMs && !this.isPrimary(t)) queued++;
     let running = 0;
     for (const until of this.myLeases.values()) if (until > now) running++;
     const slots = Math.max(1, this.o.slots);
-    return { queued, running, slots, load: (queued + running) / slots };
+    const w = { queued, running, slots, load: (queued + running) / slots };
+    this.workloadMemo = { atMs: now, gen: this.gen, w };
+    return w;
   }
+
+  private workloadMemo: { atMs: number; gen: number; w: { queued: number; running: number; slots: number; load: number } } | null = null;
+  /** Bumped on every change that can move the workload counts (memo key). */
+  private gen = 0;
 
   /** The load to gossip: (queued + running) / slots. */
   load(now: number): number {
@@ -442,6 +448,7 @@ export class TaskReplica {
   }
 
   tick(now: number): TaskReady {
+    this.gen++;
     for (const id of Array.from(this.active)) this.tickTask(id, now);
     for (const [rid, f] of Array.from(this.pending)) {
       if (now >= f.deadlineMs) this.finish(rid, { op: f.op, ok: false, code: "timeout", message: "no answer from the task's primary in time" });
@@ -457,6 +464,7 @@ export class TaskReplica {
   }
 
   step(from: string, m: TaskMsg, now: number): TaskReady {
+    this.gen++;
     // A member we believe dead is a dead incarnation: it takes no part (the fence's assumption).
     if (!this.live.has(from) && from !== this.id) return this.ready();
     switch (m.type) {
@@ -493,6 +501,9 @@ export class TaskReplica {
       case "t_claimed":
         this.onClaimed(from, m, now);
         break;
+      case "t_give":
+        this.onGive(from, m, now);
+        break;
       case "cfp":
         this.onCfp(from, m, now);
         break;
@@ -504,9 +515,11 @@ export class TaskReplica {
         break;
       case "accept_proposal":
         // The award is also the "queued for you" notice.
+        this.proposals.delete(`${from}/${m.auctionId}`);
         this.remote.set(m.taskId, { primary: from, atMs: now });
         break;
       case "reject_proposal":
+        this.proposals.delete(`${from}/${m.auctionId}`);
         break;
     }
     for (const o of this.auctions.due(now)) this.auctionOutcome(o, now);
@@ -565,6 +578,8 @@ export class TaskReplica {
 
   private onNudge(from: string, m: Extract<TaskMsg, { type: "t_nudge" }>, now: number): void {
     const l = this.local(m.taskId, true)!;
+    // We lead it: the nudger has a stale copy; send it the current record (it is fenced by our ballot).
+    if (l.role === "primary" && l.row.record) return this.send(from, { type: "t_accept", taskId: m.taskId, record: l.row.record });
     if (l.role !== "none") return;
     if (m.config.find((x) => this.live.has(x)) !== this.id) return;
     if (now < l.nextCampaignMs) return;
@@ -594,7 +609,7 @@ export class TaskReplica {
   private reassign(st: TaskState): string | null {
     if (st.spec.strategy === "auction") return null;
     if (st.spec.requiredCapabilities.length === 0 && st.spec.strategy === "dht") return null;
-    const route = routeByCapability(this.members, st.spec.requiredCapabilities);
+    const route = routeByCapability(this.members, st.spec.requiredCapabilities, `${st.spec.taskId}~${st.attempts}~${st.migrations}`);
     return route.ok ? route.agentId : null;
   }
 
@@ -714,7 +729,7 @@ export class TaskReplica {
     const required = spec.requiredCapabilities;
     let assignee: string | null = null;
     if (required.length > 0 || spec.strategy === "capability") {
-      const route = routeByCapability(this.members, required);
+      const route = routeByCapability(this.members, required, spec.taskId);
       if (!route.ok) {
         this.reply(rid, origin, { op: "submit", ok: false, code: "no_capable_agent", required: route.required, missing: route.missing });
         return;
@@ -750,7 +765,14 @@ export class TaskReplica {
     l.lastSendMs = now;
     for (const m of config) if (m !== this.id) this.send(m, { type: "t_accept", taskId, record: rec });
     this.active.add(taskId);
+    this.track(taskId, l);
     this.releaseWaiters(taskId, l);
+  }
+
+  private track(taskId: string, l: Local): void {
+    this.gen++;
+    if (l.role === "primary" && l.row.record && this.claimable(l.row.record, this.id)) this.mine.add(taskId);
+    else this.mine.delete(taskId);
   }
 
   private durableVersion(l: Local): number {
@@ -843,6 +865,8 @@ export class TaskReplica {
     if (l.role === "none") return;
     this.out.events.push(`${this.id} steps down for ${taskId}: ${why}`);
     l.role = "none";
+    this.mine.delete(taskId);
+    this.gen++;
     l.cand = null;
     for (const w of l.waiters) this.reply(w.rid, w.origin, { op: w.op, ok: false, code: "retry", message: "the task's primary changed; retry" });
     for (const q of l.queued) this.reply(q.rid, q.origin, { op: q.req.op, ok: false, code: "retry", message: "the task's primary changed; retry" });
@@ -948,7 +972,11 @@ export class TaskReplica {
     let st = l.row.record!.state;
     if (st.lease && st.status === "running" && !this.live.has(st.lease.agent)) st = this.endAttempt(st, `lease holder ${st.lease.agent} died`);
     if (st.status === "queued" && st.assignee !== null && !this.live.has(st.assignee)) st = { ...st, assignee: this.reassign(st), awarded: st.spec.strategy === "auction" ? false : st.awarded };
-    this.write(taskId, l, st, this.holders(taskId, st.spec.replication), now);
+    const config = this.holders(taskId, st.spec.replication);
+    this.write(taskId, l, st, config, now);
+    // Agents that answered but are no longer holders get the new record too, so their stale copy
+    // stops naming an old configuration (they ack it; only the config's acks count).
+    for (const t of c.promises.keys()) if (!config.includes(t) && c.promises.get(t)) this.send(t, { type: "t_accept", taskId, record: l.row.record! });
     const queued = l.queued;
     l.queued = [];
     for (const q of queued) this.route(q.rid, q.origin, q.hops, q.req, now);
@@ -1024,7 +1052,7 @@ export class TaskReplica {
    * task, or the oldest). Idempotent per claimId. Returns false when there is none.
    */
   private claimLocal(rid: string, agent: string, claimId: string, leaseMs: number, now: number, taskId?: string): boolean {
-    const candidates = taskId ? [taskId] : Array.from(this.active);
+    const candidates = taskId ? [taskId] : Array.from(this.mine);
     let pick: { id: string; l: Local } | null = null;
     for (const id of candidates) {
       const l = this.tasks.get(id);
@@ -1070,6 +1098,10 @@ export class TaskReplica {
     this.releaseWaiters(taskId, l);
   }
 
+  /** Bids this agent made that are still open: manager/auctionId → when to forget it. */
+  private proposals = new Map<string, number>();
+  /** Recent steals by claim id, so a retransmitted steal gets the same task. */
+  private stolen = new Map<string, string>();
   private remoteClaimAnswers = new Map<string, { to: string; claimId: string; taskId: string }>();
 
   private advanceClaim(f: ClaimFlow, now: number): void {
@@ -1096,7 +1128,8 @@ export class TaskReplica {
 
   private onClaimed(from: string, m: Extract<TaskMsg, { type: "t_claimed" }>, now: number): void {
     const f = this.claims.get(m.claimId);
-    if (!f || f.waitingFor !== from) return;
+    // A steal may be answered by the primary the victim passed it to.
+    if (!f || (f.waitingFor !== from && f.stage !== "steal")) return;
     if (m.view) {
       if (m.view.lease) this.myLeases.set(m.view.taskId, m.view.lease.untilMs);
       this.remote.delete(m.view.taskId);
@@ -1112,25 +1145,65 @@ export class TaskReplica {
   private onSteal(from: string, m: Extract<TaskMsg, { type: "t_steal" }>, now: number): void {
     const w = this.workload(now);
     let pick: { id: string; l: Local } | null = null;
-    for (const id of this.active) {
+    const again = this.stolen.get(m.claimId);
+    if (again) {
+      const l = this.tasks.get(again)!;
+      if (l.role === "primary" && l.row.record?.state.lease?.claimId === m.claimId) {
+        this.answerClaim(again, l, m.claimId, from, m.claimId);
+        return;
+      }
+    }
+    for (const id of this.mine) {
       const l = this.tasks.get(id)!;
       const r = l.row.record;
       if (l.role !== "primary" || !r) continue;
-      if (r.state.lease?.claimId === m.claimId) {
-        this.answerClaim(id, l, m.claimId, from, m.claimId);
-        return;
-      }
       if (!this.claimable(r, this.id) || r.state.attempts > 0 || !thiefCanRun(m.caps, r.state.spec.requiredCapabilities)) continue;
       if (!pick || r.state.createdMs > pick.l.row.record!.state.createdMs) pick = { id, l };
     }
-    if (!pick || !canGive(w.queued, w.running, w.slots, this.o.steal)) {
+    if (!canGive(w.queued, w.running, w.slots, this.o.steal)) {
       this.send(from, { type: "t_claimed", claimId: m.claimId, taskId: null, view: null });
       return;
     }
+    if (!pick) {
+      // Nothing of ours that we lead: pass one queued for us by another primary; it answers the thief.
+      const entry = Array.from(this.remote).find(([, e]) => now - e.atMs <= 3 * this.o.assignResendMs && this.live.has(e.primary));
+      if (!entry) {
+        this.send(from, { type: "t_claimed", claimId: m.claimId, taskId: null, view: null });
+        return;
+      }
+      this.remote.delete(entry[0]);
+      this.send(entry[1].primary, { type: "t_give", taskId: entry[0], to: from, claimId: m.claimId, leaseMs: m.leaseMs, caps: m.caps });
+      return;
+    }
     this.out.events.push(`${this.id} gives ${pick.id} to thief ${from}`);
+    this.stolen.set(m.claimId, pick.id);
+    if (this.stolen.size > 256) this.stolen.delete(this.stolen.keys().next().value!);
     // The newest queued task goes (Dask steals from the back of the queue); it becomes the thief's.
     this.lease(pick.id, pick.l, from, m.claimId, m.leaseMs, now, from);
     this.answerClaim(pick.id, pick.l, m.claimId, from, m.claimId);
+  }
+
+  /** Primary side of t_give: only a queued task whose executor is the giver, and only to a capable agent. */
+  private onGive(from: string, m: Extract<TaskMsg, { type: "t_give" }>, now: number): void {
+    const l = this.tasks.get(m.taskId);
+    const r = l?.row.record;
+    if (l && r && l.role === "primary" && m.claimId !== null && r.state.lease?.claimId === m.claimId) {
+      this.answerClaim(m.taskId, l, m.claimId, m.to, m.claimId);
+      return;
+    }
+    const ok = l && r && l.role === "primary" && this.claimable(r, from) && this.live.has(m.to) && thiefCanRun(m.caps, r.state.spec.requiredCapabilities);
+    if (!ok) {
+      if (m.claimId !== null) this.send(m.to, { type: "t_claimed", claimId: m.claimId, taskId: null, view: null });
+      return;
+    }
+    if (m.claimId !== null) {
+      this.out.events.push(`${this.id} gives ${m.taskId} (queued for ${from}) to thief ${m.to}`);
+      this.lease(m.taskId, l!, m.to, m.claimId, m.leaseMs, now, m.to);
+      this.answerClaim(m.taskId, l!, m.claimId, m.to, m.claimId);
+    } else {
+      this.stats.migrations++;
+      this.write(m.taskId, l!, { ...r!.state, assignee: m.to, migrations: r!.state.migrations + 1 }, r!.config, now);
+    }
   }
 
   // ---- auctions (Contract Net) -------------------------------------------------------------------
@@ -1151,12 +1224,18 @@ export class TaskReplica {
 
   private bidderState(now: number) {
     const w = this.workload(now);
-    return { id: this.id, caps: this.o.caps, slots: w.slots, queueLength: w.queued + w.running, completed: this.stats.completed, failed: this.stats.failed, resources: this.o.resources };
+    for (const [a, until] of this.proposals) if (until <= now) this.proposals.delete(a);
+    // Open proposals count as queued work: a bidder that already offered itself to several managers
+    // should look busier, or concurrent auctions all award the same agent.
+    return { id: this.id, caps: this.o.caps, slots: w.slots, queueLength: w.queued + w.running + this.proposals.size, completed: this.stats.completed, failed: this.stats.failed, resources: this.o.resources };
   }
 
   private onCfp(from: string, m: Extract<TaskMsg, { type: "cfp" }>, now: number): void {
     const ans = answerCfp(this.bidderState(now), m.requiredCapabilities);
-    if ("propose" in ans) this.send(from, { type: "propose", auctionId: m.auctionId, bid: ans.propose });
+    if ("propose" in ans) {
+      this.proposals.set(`${from}/${m.auctionId}`, now + 2 * m.deadlineMs);
+      this.send(from, { type: "propose", auctionId: m.auctionId, bid: ans.propose });
+    }
     else this.send(from, { type: "refuse", auctionId: m.auctionId, reason: ans.refuse });
   }
 
@@ -1193,22 +1272,27 @@ export class TaskReplica {
   private rebalance(now: number): void {
     const w = this.workload(now);
     if (w.load <= this.o.hotLoad) return;
-    const mine: string[] = [];
-    for (const id of this.active) {
-      const l = this.tasks.get(id)!;
-      if (l.role === "primary" && l.row.record && this.claimable(l.row.record, this.id)) mine.push(id);
-    }
-    mine.sort((a, b) => this.tasks.get(a)!.row.record!.state.createdMs - this.tasks.get(b)!.row.record!.state.createdMs);
+    const mine = Array.from(this.mine);
+    // Tasks other primaries queued for us can move too: we ask their primary (t_give without a claim).
+    for (const [t, e] of this.remote) if (now - e.atMs <= 3 * this.o.assignResendMs && this.live.has(e.primary) && !this.mine.has(t)) mine.push(t);
+
     const others = this.members
       .filter((m) => m.id !== this.id)
       .map((m) => ({ id: m.id, slots: m.slots, running: 0, queued: new Array(Math.round(m.load * Math.max(1, m.slots))).fill("") }));
     const caps = new Map(this.members.map((m) => [m.id, m.caps]));
     const plan = planMigrations([{ id: this.id, slots: w.slots, running: w.running, queued: mine }, ...others], {
       hot: this.o.hotLoad, cold: this.o.coldLoad, maxMoves: 16,
-      canRun: (t, a) => capabilityMatch(caps.get(a) ?? [], this.tasks.get(t)?.row.record?.state.spec.requiredCapabilities ?? []) > CAPABILITY_THRESHOLD,
+      canRun: (t, a) => !this.remote.has(t) ? capabilityMatch(caps.get(a) ?? [], this.tasks.get(t)?.row.record?.state.spec.requiredCapabilities ?? []) > CAPABILITY_THRESHOLD : true,
     });
     for (const mv of plan.moves) {
       if (mv.from !== this.id) continue;
+      const e = this.remote.get(mv.taskId);
+      if (e && !this.mine.has(mv.taskId)) {
+        // The primary checks capabilities (we do not hold the spec).
+        this.remote.delete(mv.taskId);
+        this.send(e.primary, { type: "t_give", taskId: mv.taskId, to: mv.to, claimId: null, leaseMs: 0, caps: caps.get(mv.to) ?? [] });
+        continue;
+      }
       const l = this.tasks.get(mv.taskId)!;
       const r = l.row.record!;
       this.stats.migrations++;

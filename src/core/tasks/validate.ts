@@ -109,6 +109,8 @@ export function validTaskMsg(x: unknown): x is TaskMsg {
       return isId(x.taskId) && rid(x.claimId) && nat(x.leaseMs);
     case "t_steal":
       return rid(x.claimId) && nat(x.leaseMs) && caps(x.caps);
+    case "t_give":
+      return isId(x.taskId) && isId(x.to) && (x.claimId === null || rid(x.claimId)) && nat(x.leaseMs) && caps(x.caps);
     case "t_claimed":
       return rid(x.claimId) && (x.taskId === null || isId(x.taskId)) && (x.view === null || view(x.view));
     case "cfp":
