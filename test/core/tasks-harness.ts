@@ -492,6 +492,20 @@ export class TasksHarness {
     this.now = Math.max(this.now, t);
   }
 
+  private workersStarted = false;
+
+  /** Workers on every agent and load gossip every 300 ms. */
+  private startWorkers(): void {
+    if (this.workersStarted) return;
+    this.workersStarted = true;
+    for (const n of this.nodes.values()) if (n.up) this.scheduleWorker(n);
+    const gossip = () => {
+      this.gossipLoads();
+      this.q.push(this.now + 300, gossip);
+    };
+    this.q.push(this.now + 300, gossip);
+  }
+
   /** Schedule the seeded workload: submissions (with a burst), crashes, restarts, load gossip. */
   schedule(): void {
     const w = this.o.submitWindowMs;
@@ -500,12 +514,7 @@ export class TasksHarness {
       const at = i % 3 === 0 ? burstAt + this.rng.int(50) : this.rng.int(w);
       this.q.push(at, () => this.submitTask(this.spec(i)));
     }
-    for (const n of this.nodes.values()) this.scheduleWorker(n);
-    const gossip = () => {
-      this.gossipLoads();
-      this.q.push(this.now + 300, gossip);
-    };
-    this.q.push(300, gossip);
+    this.startWorkers();
     // Crashes: crashFraction of the agents, spread over the window; the first `permanentCrashes` never return.
     const victims = this.rng.sample(this.ids, Math.max(1, Math.round(this.o.agents * this.o.crashFraction)));
     victims.forEach((id, k) => {
@@ -527,8 +536,18 @@ export class TasksHarness {
   run(): TasksRunResult {
     this.schedule();
     this.runUntil(this.o.submitWindowMs + 1000);
+    return this.settle();
+  }
+
+  setDropRate(p: number): void {
+    this.dropRate = p;
+  }
+
+  /** The healed liveness phase, then the checker. */
+  settle(): TasksRunResult {
     this.faultsOn = false;
     this.dropRate = 0;
+    this.startWorkers();
     for (const id of this.ids) this.restart(id);
     const deadline = this.now + this.o.settleMs;
     while (this.now < deadline) {

@@ -448,7 +448,6 @@ export class TaskReplica {
   }
 
   tick(now: number): TaskReady {
-    this.gen++;
     for (const id of Array.from(this.active)) this.tickTask(id, now);
     for (const [rid, f] of Array.from(this.pending)) {
       if (now >= f.deadlineMs) this.finish(rid, { op: f.op, ok: false, code: "timeout", message: "no answer from the task's primary in time" });
@@ -464,7 +463,6 @@ export class TaskReplica {
   }
 
   step(from: string, m: TaskMsg, now: number): TaskReady {
-    this.gen++;
     // A member we believe dead is a dead incarnation: it takes no part (the fence's assumption).
     if (!this.live.has(from) && from !== this.id) return this.ready();
     switch (m.type) {
@@ -522,7 +520,7 @@ export class TaskReplica {
         this.proposals.delete(`${from}/${m.auctionId}`);
         break;
     }
-    for (const o of this.auctions.due(now)) this.auctionOutcome(o, now);
+    if (m.type === "propose" || m.type === "refuse") for (const o of this.auctions.due(now)) this.auctionOutcome(o, now);
     return this.ready();
   }
 
@@ -1052,7 +1050,8 @@ export class TaskReplica {
    * task, or the oldest). Idempotent per claimId. Returns false when there is none.
    */
   private claimLocal(rid: string, agent: string, claimId: string, leaseMs: number, now: number, taskId?: string): boolean {
-    const candidates = taskId ? [taskId] : Array.from(this.mine);
+    // Every task in `mine` is claimable by our own worker; the set keeps insertion (roughly age) order.
+    const candidates = taskId ? [taskId] : agent === this.id ? firstOf(this.mine) : Array.from(this.mine);
     let pick: { id: string; l: Local } | null = null;
     for (const id of candidates) {
       const l = this.tasks.get(id);
@@ -1350,6 +1349,11 @@ export class TaskReplica {
     this.out = emptyReady();
     return r;
   }
+}
+
+function firstOf(s: ReadonlySet<string>): string[] {
+  const it = s.values().next();
+  return it.done ? [] : [it.value];
 }
 
 function emptyReady(): TaskReady {
