@@ -124,16 +124,20 @@ describe("task lifecycle (directed)", () => {
     expect(c.call("a1", (x, rid) => x.complete(rid, id2, "a5", 1, c.now))).toMatchObject({ ok: false, code: "not_claimant" });
   });
 
-  test("a lease that runs out returns the task to the queue; the late complete of the first worker still counts once", () => {
+  test("a lease that runs out returns the task to the queue and hands it to another agent; the first worker's late complete still counts, once", () => {
     const c = new Cluster(infos);
     const id = homedAt("a2", infos);
     c.call("a2", (x, rid) => x.submit(rid, spec(id), c.now));
     expect(c.call("a2", (x, rid) => x.claim(rid, 100, c.now))).toMatchObject({ task: { taskId: id, attempts: 1 } });
     c.advance(150);
-    expect(c.agents.get("a2")!.core!.view(id)).toMatchObject({ status: "queued", attempts: 1 });
-    expect(c.call("a2", (x, rid) => x.claim(rid, 1000, c.now))).toMatchObject({ task: { taskId: id, attempts: 2 } });
-    expect(c.call("a2", (x, rid) => x.complete(rid, id, "a2", "late-first", c.now))).toMatchObject({ ok: true, duplicate: false, result: "late-first" });
-    expect(c.call("a2", (x, rid) => x.complete(rid, id, "a2", "second", c.now))).toMatchObject({ ok: true, duplicate: true, result: "late-first" });
+    const v = c.agents.get("a2")!.core!.view(id)!;
+    expect(v).toMatchObject({ status: "queued", attempts: 1, error: "lease of a2 expired" });
+    expect(v.assignedTo).not.toBe("a2");
+    const next = v.assignedTo!;
+    expect(c.call("a2", (x, rid) => x.claim(rid, 1000, c.now))).toEqual({ op: "claim", ok: true, task: null });
+    expect(c.call(next, (x, rid) => x.claim(rid, 1000, c.now))).toMatchObject({ task: { taskId: id, attempts: 2, assignedTo: next } });
+    expect(c.call("a4", (x, rid) => x.complete(rid, id, "a2", "late-first", c.now))).toMatchObject({ ok: true, duplicate: false, result: "late-first" });
+    expect(c.call(next, (x, rid) => x.complete(rid, id, next, "second", c.now))).toMatchObject({ ok: true, duplicate: true, result: "late-first" });
   });
 
   test("bounded retries: after maxAttempts failures the task is failed with the reason", () => {

@@ -603,6 +603,13 @@ export class TaskReplica {
     this.active.add(taskId);
   }
 
+  /** A capable live agent other than `not` for a re-queued task (power of two choices on the task id). */
+  private otherExecutor(st: TaskState, not: string): string | null {
+    const others = this.members.filter((m) => m.id !== not);
+    const route = routeByCapability(others, st.spec.requiredCapabilities, `${st.spec.taskId}~${st.attempts}`);
+    return route.ok ? route.agentId : null;
+  }
+
   /** A new assignee for a queued task whose assignee died: by capability if it needs any, else DHT. */
   private reassign(st: TaskState): string | null {
     if (st.spec.strategy === "auction") return null;
@@ -1018,7 +1025,10 @@ export class TaskReplica {
     const rec = r!;
     let st = rec.state;
     if (st.status === "running" && st.lease && now >= st.lease.untilMs) {
-      st = this.endAttempt(st, `lease of ${st.lease.agent} expired`);
+      const expired = st.lease.agent;
+      st = this.endAttempt(st, `lease of ${expired} expired`);
+      // Hand it to another agent: the one whose lease ran out may be dead or stuck.
+      if (st.status === "queued") st = { ...st, assignee: this.otherExecutor(st, expired) ?? st.assignee };
       this.write(taskId, l, st, rec.config, now);
       return;
     }
