@@ -4,7 +4,8 @@
 // to persist (upsert by task id), then messages to send, then replies to the callers, and events.
 //
 // Lifecycle (per task): submit → queued → claimed with a lease (running) → done | failed. A lease that
-// runs out, or whose holder dies, puts the task back to queued (the attempt counts); after
+// runs out puts the task back to queued and hands it to another capable agent; a lease whose holder dies
+// puts it back to queued (the attempt counts either way); after
 // `maxAttempts` attempts the task ends failed with the reason. The first completion is recorded once
 // and never replaced: a late or duplicate `complete` is answered with the recorded result.
 //
@@ -29,8 +30,11 @@
 //  - What the fence relies on (and the integrator must provide): members are declared dead only after
 //    quorum confirmation and a dead incarnation never speaks again (the core ignores task messages
 //    from members it believes dead; a restarted agent rejoins as a new incarnation and must re-run
-//    phase 1 before acting as primary — which this core does, since roles are not persisted); and tasks
-//    are only mutated on the side of a partition that can write (the mesh's read-only mode). With
+//    phase 1 before acting as primary — which this core does, since roles are not persisted); and on a
+//    side of a partition that cannot write (the mesh's read-only mode) the shell refuses task commands
+//    and stops feeding membership changes to this core (freezes its view). A frozen side never
+//    reconfigures, so each of its primaries still needs the ack of every holder of its config, including
+//    those on the other side, which promised the other side's higher ballot and refuse. With
 //    `replication` holders and tolerance of `replication − 1` permanent crashes no majority quorum is
 //    possible, so a split brain across a partition in which both sides write cannot be excluded by this
 //    core alone (Chandra & Toueg 1996: tolerating n − 1 crashes needs a perfect failure detector).
