@@ -49,6 +49,8 @@ export interface TasksHarnessOptions {
   /** Share of tasks per strategy (the rest: dht). */
   auctionShare?: number;
   capabilityShare?: number;
+  /** Partition episodes in the fault phase: a small minority is cut off for 1–2.5 s. */
+  partitions?: number;
   /** Deadline of the healed liveness phase after the fault phase. */
   settleMs?: number;
   validate?: boolean;
@@ -185,7 +187,7 @@ export class TasksHarness {
     this.o = {
       agents: 20, tasks: 500, replication: 3, dropRate: 0.02, dupRate: 0.02, maxDelayMs: 12, crashFraction: 0.1, permanentCrashes: 2,
       detectMinMs: 200, detectMaxMs: 900, tickMs: 25, submitWindowMs: 6000, leaseMs: 1200, workMinMs: 10, workMaxMs: 250, failRate: 0.05,
-      dieRate: 0.03, lateRate: 0.03, dupCompleteRate: 0.05, auctionShare: 0.1, capabilityShare: 0.15, settleMs: 60_000, validate: true, ...opts,
+      dieRate: 0.03, lateRate: 0.03, dupCompleteRate: 0.05, auctionShare: 0.1, capabilityShare: 0.15, settleMs: 60_000, partitions: 1, validate: true, ...opts,
       unsafe: opts.unsafe,
     };
     this.o.permanentCrashes = Math.min(this.o.permanentCrashes, this.o.replication - 1);
@@ -286,11 +288,50 @@ export class TasksHarness {
     this.scheduleWorker(n);
   }
 
-  private learn(observer: string, subject: string, alive: boolean): void {
+  // ---- partitions: the minority side is read-only, so its agents' views are frozen (the shell stops
+  // feeding membership changes) and no client or worker enters there; the majority declares it dead.
+  readonly minority = new Set<string>();
+
+  private cutOff(a: string, b: string): boolean {
+    return this.minority.size > 0 && this.minority.has(a) !== this.minority.has(b);
+  }
+
+  partition(ids: string[], durationMs: number): void {
+    if (this.minority.size > 0) return;
+    for (const x of ids) this.minority.add(x);
+    for (const o of this.ids) {
+      if (this.minority.has(o)) continue;
+      for (const x of ids) {
+        const delay = this.o.detectMinMs + this.rng.int(this.o.detectMaxMs - this.o.detectMinMs + 1);
+        this.q.push(this.now + delay, () => {
+          if (this.minority.has(x)) this.learn(o, x, false, true);
+        });
+      }
+    }
+    this.q.push(this.now + durationMs, () => this.heal());
+  }
+
+  heal(): void {
+    const was = Array.from(this.minority);
+    this.minority.clear();
+    const truth = this.ids.filter((x) => this.nodes.get(x)!.up);
+    for (const x of was) {
+      // The cut-off agents rejoin: they get the membership as it is (join_ack)...
+      const n = this.nodes.get(x)!;
+      n.view = new Set(truth.concat(n.up ? [x] : []));
+      if (n.core) this.handle(n, n.core.setMembers(this.viewMembers(n), this.now));
+      // ...and the others learn they are back, each after its own delay.
+      for (const o of this.ids) if (!was.includes(o)) this.q.push(this.now + 50 + this.rng.int(400), () => this.learn(o, x, true));
+    }
+  }
+
+  private learn(observer: string, subject: string, alive: boolean, partitioned = false): void {
     const o = this.nodes.get(observer)!;
     const s = this.nodes.get(subject)!;
-    // A notice about an incarnation that is no longer current is stale.
-    if (alive !== s.up) return;
+    // A frozen (read-only) side learns nothing until the partition heals.
+    if (this.minority.has(observer)) return;
+    // A notice about an incarnation that is no longer current is stale (a cut-off agent is up but dead to the others).
+    if (!partitioned && alive !== s.up) return;
     if (alive === o.view.has(subject)) return;
     if (alive) o.view.add(subject);
     else o.view.delete(subject);
@@ -314,7 +355,7 @@ export class TasksHarness {
     for (const row of r.rows) n.store.set(row.taskId, row);
     for (const o of r.messages) {
       this.stats.messages++;
-      if (this.faultsOn && this.rng.chance(this.dropRate)) {
+      if ((this.faultsOn && this.rng.chance(this.dropRate)) || this.cutOff(n.id, o.to)) {
         this.stats.dropped++;
         continue;
       }
@@ -331,7 +372,7 @@ export class TasksHarness {
 
   private deliver(from: string, to: string, msg: TaskMsg): void {
     const n = this.nodes.get(to);
-    if (!n || !n.core) return;
+    if (!n || !n.core || this.cutOff(from, to)) return;
     // The wire: what arrives is JSON; the validator stands between it and the core.
     const m = this.o.validate ? (JSON.parse(JSON.stringify(msg)) as unknown) : msg;
     if (this.o.validate && !validTaskMsg(m)) throw this.fail(`invalid message ${JSON.stringify(msg).slice(0, 300)}`);
@@ -344,8 +385,9 @@ export class TasksHarness {
     return `${kind}-${origin}-${++this.ridSeq}`;
   }
 
+  /** Agents a client or worker can enter through: up, and not on the read-only side. */
   private liveNodes(): Node[] {
-    return this.ids.map((id) => this.nodes.get(id)!).filter((n) => n.up);
+    return this.ids.map((id) => this.nodes.get(id)!).filter((n) => n.up && !this.minority.has(n.id));
   }
 
   private spec(i: number): TaskSpec {
@@ -362,7 +404,7 @@ export class TasksHarness {
     if (live.length === 0) return;
     const viewer = live[this.rng.int(live.length)];
     const home = this.nodes.get(viewer.core!.holders(spec.taskId, spec.replication)[0]);
-    const entry = home && home.up ? home : viewer;
+    const entry = home && home.up && !this.minority.has(home.id) ? home : viewer;
     const rid = this.rid("s", entry.id);
     this.pending.set(rid, { kind: "submit", taskId: spec.taskId, attempt });
     this.handle(entry, entry.core!.submit(rid, spec, this.now));
@@ -372,7 +414,7 @@ export class TasksHarness {
     const core = n.core;
     this.q.push(this.now + 20 + this.rng.int(30), () => {
       if (n.core !== core || !core) return;
-      if (!n.claiming && n.running < n.slots) {
+      if (!n.claiming && n.running < n.slots && !this.minority.has(n.id)) {
         n.claiming = true;
         const rid = this.rid("c", n.id);
         this.pending.set(rid, { kind: "claim", agent: n.id });
@@ -387,7 +429,7 @@ export class TasksHarness {
     const live = this.liveNodes();
     if (live.length === 0) return;
     const own = this.nodes.get(p.agent)!;
-    const entry = own.up && this.rng.chance(0.7) ? own : live[this.rng.int(live.length)];
+    const entry = own.up && !this.minority.has(own.id) && this.rng.chance(0.7) ? own : live[this.rng.int(live.length)];
     const rid = this.rid(p.kind === "complete" ? "d" : "f", entry.id);
     this.pending.set(rid, p);
     const r = p.kind === "complete" ? entry.core!.complete(rid, p.taskId, p.agent, p.result, this.now) : entry.core!.fail(rid, p.taskId, p.agent, "worker error", this.now);
@@ -516,6 +558,15 @@ export class TasksHarness {
     }
     this.startWorkers();
     // Crashes: crashFraction of the agents, spread over the window; the first `permanentCrashes` never return.
+    for (let k = 0; k < this.o.partitions; k++) {
+      const at = 300 + this.rng.int(Math.max(1, w));
+      const size = 1 + this.rng.int(Math.max(1, Math.min(3, Math.floor(this.o.agents / 6))));
+      const ids = this.rng.sample(this.ids, size);
+      const duration = 1000 + this.rng.int(1500);
+      this.q.push(at, () => {
+        if (this.faultsOn) this.partition(ids.filter((x) => this.nodes.get(x)!.up), duration);
+      });
+    }
     const victims = this.rng.sample(this.ids, Math.max(1, Math.round(this.o.agents * this.o.crashFraction)));
     victims.forEach((id, k) => {
       const at = 200 + this.rng.int(Math.max(1, w));
@@ -547,6 +598,7 @@ export class TasksHarness {
   settle(): TasksRunResult {
     this.faultsOn = false;
     this.dropRate = 0;
+    if (this.minority.size > 0) this.heal();
     this.startWorkers();
     for (const id of this.ids) this.restart(id);
     const deadline = this.now + this.o.settleMs;

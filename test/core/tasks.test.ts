@@ -50,10 +50,14 @@ class Cluster {
     this.events.push(...r.events);
   }
 
+  /** Links cut by a partition ("from>to"): messages across are dropped. */
+  cut = new Set<string>();
+
   /** Deliver everything (every message passes the validator first). */
   flush(): void {
     for (let i = 0; i < 100_000 && this.queue.length; i++) {
       const { from, to, msg } = this.queue.shift()!;
+      if (this.cut.has(`${from}>${to}`)) continue;
       expect(validTaskMsg(msg), JSON.stringify(msg)).toBe(true);
       const a = this.agents.get(to)!;
       if (a.core) this.apply(a, a.core.step(from, msg, this.now));
@@ -202,6 +206,35 @@ describe("task lifecycle (directed)", () => {
     c.advance(300);
     expect(a1.core!.isPrimary(id)).toBe(true);
     expect(c.call("a5", (x, rid) => x.complete(rid, id, "a1", "second", c.now))).toMatchObject({ ok: true, duplicate: true, result: "first" });
+  });
+
+  test("partition: the primary cut off on a frozen minority side cannot record a completion; the majority side's is the one", () => {
+    const c = new Cluster(infos);
+    const id = homedAt("a1", infos);
+    c.call("a1", (x, rid) => x.submit(rid, spec(id), c.now));
+    c.call("a1", (x, rid) => x.claim(rid, 60_000, c.now));
+    // Cut a1 off. The majority side declares it dead; a1's side is read-only, so its view stays frozen.
+    for (const o of ["a2", "a3", "a4", "a5"]) (c.cut.add(`a1>${o}`), c.cut.add(`${o}>a1`));
+    const majority = c.members().filter((m) => m.id !== "a1");
+    for (const o of ["a2", "a3", "a4", "a5"]) c.apply(c.agents.get(o)!, c.agents.get(o)!.core!.setMembers(majority, c.now));
+    c.flush();
+    c.advance(200);
+    // Even if a completion reaches the cut-off primary, it is never acknowledged there...
+    const minority = c.call("a1", (x, rid) => x.complete(rid, id, "a1", "minority", c.now));
+    expect(minority).toBeUndefined();
+    // ...while the majority side records its own.
+    expect(c.call("a2", (x, rid) => x.complete(rid, id, "a1", "majority", c.now))).toMatchObject({ ok: true, duplicate: false, result: "majority" });
+    // Heal: a1's retransmitted write meets higher promises; it steps down and answers "retry".
+    c.cut.clear();
+    c.advance(300);
+    for (const a of c.agents.values()) c.apply(a, a.core!.setMembers(c.members(), c.now));
+    c.advance(300);
+    const answered = Array.from(c.replies.values()).filter((r) => r.op === "complete");
+    expect(answered.some((r) => r.ok && (r as { result: unknown }).result === "minority")).toBe(false);
+    for (const a of c.agents.values()) {
+      const rec = a.store.get(id)?.record;
+      if (rec && rec.state.status === "done") expect(rec.state.result).toBe("majority");
+    }
   });
 
   test("Contract Net: the task goes to the bidder the scoring rule ranks first", () => {

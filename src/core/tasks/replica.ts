@@ -244,6 +244,8 @@ const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.
 
 interface Waiter {
   op: string;
+  /** The ballot the reply depends on: released only while the record is still under it. */
+  ballot: Ballot;
   rid: string;
   origin: string;
   version: number;
@@ -669,7 +671,7 @@ export class TaskReplica {
 
   /** Release a reply once the current version is on every holder. */
   private replyWhenDurable(taskId: string, l: Local, rid: string, origin: string, reply: () => TaskReply, op = reply().op): void {
-    l.waiters.push({ op, rid, origin, version: l.row.record!.version, reply });
+    l.waiters.push({ op, rid, origin, ballot: l.row.record!.ballot, version: l.row.record!.version, reply });
     this.releaseWaiters(taskId, l);
   }
 
@@ -794,10 +796,11 @@ export class TaskReplica {
   private releaseWaiters(taskId: string, l: Local): void {
     if (l.role !== "primary" || !l.row.record) return;
     const d = this.o.unsafe.ackEarly ? l.row.record.version : this.durableVersion(l);
-    if (d < l.row.record.version && l.waiters.every((w) => w.version > d)) return;
     const keep: Waiter[] = [];
+    const ballot = l.row.record.ballot;
     for (const w of l.waiters) {
-      if (w.version <= d) this.reply(w.rid, w.origin, w.reply());
+      if (cmpBallot(w.ballot, ballot) !== 0) this.reply(w.rid, w.origin, { op: w.op, ok: false, code: "retry", message: "the task's primary changed; retry" });
+      else if (w.version <= d) this.reply(w.rid, w.origin, w.reply());
       else keep.push(w);
     }
     l.waiters = keep;
@@ -833,10 +836,12 @@ export class TaskReplica {
       return;
     }
     if (!mine || newer(rec, mine) || unsafe) {
+      // Compare with our own ballot *before* taking the record: a higher one means we no longer lead.
+      const ours = this.myBallot(l);
       l.row = { ...l.row, record: copyRecord(rec), promised: p && cmpBallot(p, rec.ballot) > 0 ? p : { ...rec.ballot } };
       l.highestSeen = Math.max(l.highestSeen, rec.ballot.n);
       this.persist(m.taskId);
-      if (l.role !== "none" && from !== this.id && cmpBallot(rec.ballot, this.myBallot(l)) > 0) this.stepDown(m.taskId, l, `fenced by ${from}`);
+      if (l.role !== "none" && from !== this.id && cmpBallot(rec.ballot, ours) > 0) this.stepDown(m.taskId, l, `fenced by ${from}`);
     }
     const stored = l.row.record!;
     const version = cmpBallot(stored.ballot, rec.ballot) === 0 ? stored.version : rec.version;
@@ -1097,7 +1102,7 @@ export class TaskReplica {
 
   private answerClaim(taskId: string, l: Local, rid: string, agent: string, claimId: string): void {
     l.waiters.push({
-      op: "claim", rid, origin: agent, version: l.row.record!.version,
+      op: "claim", rid, origin: agent, ballot: l.row.record!.ballot, version: l.row.record!.version,
       reply: () => ({ op: "claim", ok: true, task: viewOf(l.row.record!) }),
     });
     if (agent !== this.id) {
