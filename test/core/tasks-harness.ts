@@ -54,6 +54,8 @@ export interface TasksHarnessOptions {
   /** Deadline of the healed liveness phase after the fault phase. */
   settleMs?: number;
   validate?: boolean;
+  /** Debugging: log every event, message and reply about this task id. */
+  trace?: string;
   unsafe?: TaskReplicaOptions["unsafe"];
 }
 
@@ -187,7 +189,7 @@ export class TasksHarness {
     this.o = {
       agents: 20, tasks: 500, replication: 3, dropRate: 0.02, dupRate: 0.02, maxDelayMs: 12, crashFraction: 0.1, permanentCrashes: 2,
       detectMinMs: 200, detectMaxMs: 900, tickMs: 25, submitWindowMs: 6000, leaseMs: 1200, workMinMs: 10, workMaxMs: 250, failRate: 0.05,
-      dieRate: 0.03, lateRate: 0.03, dupCompleteRate: 0.05, auctionShare: 0.1, capabilityShare: 0.15, settleMs: 60_000, partitions: 1, validate: true, ...opts,
+      dieRate: 0.03, lateRate: 0.03, dupCompleteRate: 0.05, auctionShare: 0.1, capabilityShare: 0.15, settleMs: 60_000, partitions: 1, trace: "", validate: true, ...opts,
       unsafe: opts.unsafe,
     };
     this.o.permanentCrashes = Math.min(this.o.permanentCrashes, this.o.replication - 1);
@@ -257,6 +259,7 @@ export class TasksHarness {
     n.permanent = permanent;
     this.stats.crashes++;
     if (permanent) this.stats.permanent++;
+    if (this.o.trace) this.traceLog.push(`${this.now} CRASH ${id}${permanent ? " (permanent)" : ""}`);
     // Requests that entered at the crashed agent get no answer: their clients time out and retry.
     for (const [rid, p] of Array.from(this.pending)) {
       if (p.kind === "claim" && p.agent === id) this.pending.delete(rid);
@@ -280,6 +283,7 @@ export class TasksHarness {
     n.view = new Set(this.ids.filter((x) => this.nodes.get(x)!.up || x === id));
     this.start(n);
     this.stats.restarts++;
+    if (this.o.trace) this.traceLog.push(`${this.now} RESTART ${id}`);
     for (const o of this.ids) {
       if (o === id) continue;
       // After any pending death notice for the old incarnation (the oracle delivers in order per pair).
@@ -299,6 +303,7 @@ export class TasksHarness {
   partition(ids: string[], durationMs: number): void {
     if (this.minority.size > 0) return;
     for (const x of ids) this.minority.add(x);
+    if (this.o.trace) this.traceLog.push(`${this.now} PARTITION ${ids.join(",")}`);
     for (const o of this.ids) {
       if (this.minority.has(o)) continue;
       for (const x of ids) {
@@ -335,6 +340,7 @@ export class TasksHarness {
     if (alive === o.view.has(subject)) return;
     if (alive) o.view.add(subject);
     else o.view.delete(subject);
+    if (this.o.trace) this.traceLog.push(`${this.now} ${observer} learns ${subject} ${alive ? "alive" : "dead"}`);
     if (o.core) this.handle(o, o.core.setMembers(this.viewMembers(o), this.now));
   }
 
@@ -352,6 +358,7 @@ export class TasksHarness {
   // ---- network ----------------------------------------------------------------------------------
 
   private handle(n: Node, r: TaskReady): void {
+    if (this.o.trace) this.traceReady(n, r);
     for (const row of r.rows) n.store.set(row.taskId, row);
     for (const o of r.messages) {
       this.stats.messages++;
@@ -368,6 +375,17 @@ export class TasksHarness {
       }
     }
     for (const x of r.replies) this.onReply(n, x.rid, x.reply);
+  }
+
+  readonly traceLog: string[] = [];
+
+  private traceReady(n: Node, r: TaskReady): void {
+    const t = this.o.trace;
+    const about = (x: unknown) => JSON.stringify(x).includes(`"${t}"`) || JSON.stringify(x).includes(`${t} `) || JSON.stringify(x).includes(`${t}:`);
+    for (const e of r.events) if (e.includes(` ${t}`)) this.traceLog.push(`${this.now} ${n.id} event: ${e}`);
+    for (const o of r.messages) if (about(o.msg)) this.traceLog.push(`${this.now} ${n.id}→${o.to} ${JSON.stringify(o.msg).slice(0, 400)}`);
+    for (const x of r.replies) if (about(x.reply)) this.traceLog.push(`${this.now} ${n.id} reply ${x.rid} ${JSON.stringify(x.reply).slice(0, 200)}`);
+    for (const row of r.rows) if (row.taskId === t) this.traceLog.push(`${this.now} ${n.id} persist b=${row.record?.ballot.n}/${row.record?.ballot.by} v=${row.record?.version} cfg=${row.record?.config} st=${row.record?.state.status} res=${String(row.record?.state.result)} lease=${row.record?.state.lease?.agent} asg=${row.record?.state.assignee} p=${row.promised?.n}/${row.promised?.by}`);
   }
 
   private deliver(from: string, to: string, msg: TaskMsg): void {

@@ -208,6 +208,38 @@ describe("task lifecycle (directed)", () => {
     expect(c.call("a5", (x, rid) => x.complete(rid, id, "a1", "second", c.now))).toMatchObject({ ok: true, duplicate: true, result: "first" });
   });
 
+  test("a restarted primary whose old co-holders are unreachable still finds the newer configuration (phase 1 asks the ring's top ranks)", () => {
+    const c = new Cluster(infos);
+    // A task whose second holder (the one that takes over) has a smaller id than the first, so the
+    // restarted first holder's next ballot (1, p) outranks the takeover's (1, b1): only phase 1 saves it.
+    const ring = new Rendezvous(infos.map((m) => ({ id: m.id, weight: m.slots })));
+    let id = "";
+    for (let i = 0; !id; i++) {
+      const h = ring.holders(`w${i}`, 2);
+      if (h[0] > h[1]) id = `w${i}`;
+    }
+    const [p, b1, b2, next] = ring.holders(id, 5);
+    c.call(p, (x, rid) => x.submit(rid, spec(id), c.now));
+    c.call(p, (x, rid) => x.claim(rid, 60_000, c.now));
+    const stale = c.agents.get(p)!.store.get(id)!;
+    c.kill(p);
+    c.advance(200);
+    expect(c.call(next, (x, rid) => x.complete(rid, id, p, "first", c.now))).toMatchObject({ ok: true, duplicate: false });
+    // The newer config is [b1, b2, next]. p restarts with its stale copy and campaigns; b1 and b2 are
+    // cut off from it, and while it waits for their promises they are declared dead on its side.
+    const a = c.agents.get(p)!;
+    a.store.set(id, stale);
+    for (const o of [b1, b2]) (c.cut.add(`${p}>${o}`), c.cut.add(`${o}>${p}`));
+    c.start(a, [...c.members(), a.info]);
+    c.advance(100);
+    const side = c.members().filter((m) => m.id !== b1 && m.id !== b2);
+    for (const o of c.agents.values()) if (o.core && o.info.id !== b1 && o.info.id !== b2) c.apply(o, o.core.setMembers(side, c.now));
+    c.advance(300);
+    expect(a.core!.isPrimary(id)).toBe(true);
+    expect(a.core!.view(id)).toMatchObject({ status: "done", result: "first" });
+    expect(c.call(p, (x, rid) => x.complete(rid, id, p, "second", c.now))).toMatchObject({ ok: true, duplicate: true, result: "first" });
+  });
+
   test("partition: the primary cut off on a frozen minority side cannot record a completion; the majority side's is the one", () => {
     const c = new Cluster(infos);
     const id = homedAt("a1", infos);

@@ -547,6 +547,14 @@ export class TaskReplica {
     for (const [taskId, l] of this.tasks) {
       if (l.role === "candidate" && l.cand) {
         for (const t of Array.from(l.cand.targets)) if (!this.live.has(t)) l.cand.targets.delete(t);
+        // Re-widen to the ring as it is now: when known holders die (or are cut off), the survivors of a
+        // newer configuration than ours are among the top ranks of the current ring.
+        for (const t of this.wideHolders(taskId, l.row.record?.state.spec.replication ?? 3)) {
+          if (t !== this.id && !l.cand.targets.has(t)) {
+            l.cand.targets.add(t);
+            this.send(t, { type: "t_prepare", taskId, ballot: l.cand.ballot, config: l.cand.config });
+          }
+        }
         this.active.add(taskId);
         this.maybeWinCampaign(taskId, l, now);
       } else if (l.role === "primary") {
@@ -555,6 +563,16 @@ export class TaskReplica {
         if (this.shouldCampaign(l) || this.shouldNudge(l)) this.active.add(taskId);
       }
     }
+  }
+
+  /**
+   * Phase 1 asks beyond the configurations it knows: the top replication + 2 of the current ring. A
+   * candidate whose copy is stale (it restarted, or was cut off, while others moved the task on) may
+   * know only an old configuration whose other members are now dead or unreachable; the members of the
+   * newer one that survive rank near the top of the ring for this task (rendezvous order is global).
+   */
+  private wideHolders(taskId: string, replication: number): string[] {
+    return this.holders(taskId, replication + 2);
   }
 
   /** First live member of the record's config is me (everyone ranked above me is dead in my view). */
@@ -906,7 +924,7 @@ export class TaskReplica {
     l.role = "candidate";
     this.stats.takeovers++;
     const targets = new Set<string>();
-    for (const m of [...(r?.config ?? []), ...known, ...desired]) if (m !== this.id && this.live.has(m)) targets.add(m);
+    for (const m of [...(r?.config ?? []), ...known, ...this.wideHolders(taskId, r?.state.spec.replication ?? 3)]) if (m !== this.id && this.live.has(m)) targets.add(m);
     l.cand = { ballot, config: desired, targets, promises: new Map(), lastSendMs: now };
     l.row = { ...l.row, promised: ballot, promisedConfig: desired.slice() };
     this.persist(taskId);
