@@ -240,6 +240,40 @@ describe("task lifecycle (directed)", () => {
     expect(c.call(p, (x, rid) => x.complete(rid, id, p, "second", c.now))).toMatchObject({ ok: true, duplicate: true, result: "first" });
   });
 
+  test("a configuration change is a new ballot: a primary cut off while the task moved on cannot write around the newer configuration", () => {
+    const six = ["a1", "a2", "a3", "a4", "a5", "a6"].map((x) => info(x));
+    const c = new Cluster(six);
+    const id = "v0";
+    const [p, b1, b2, w, x, y] = new Rendezvous(six.map((m) => ({ id: m.id, weight: m.slots }))).holders(id, 6);
+    const views = (ids: string[]) => {
+      for (const a of c.agents.values()) if (a.core && ids.includes(a.info.id)) c.apply(a, a.core.setMembers(c.members().filter((m) => ids.includes(m.id)), c.now));
+      c.flush();
+    };
+    c.call(p, (z, rid) => z.submit(rid, spec(id), c.now));
+    c.call(p, (z, rid) => z.claim(rid, 60_000, c.now));
+    // w is down (everyone knows); then p and b2 are cut off: their side is read-only and frozen.
+    const wStore = c.agents.get(w)!;
+    c.kill(w);
+    for (const m of [p, b2]) for (const o of [b1, x, y]) (c.cut.add(`${m}>${o}`), c.cut.add(`${o}>${m}`));
+    views([b1, x, y]);
+    c.advance(200);
+    // The majority side moved the task to [b1, x, y] and recorded a completion there.
+    expect(c.call(b1, (z, rid) => z.complete(rid, id, p, "first", c.now))).toMatchObject({ ok: true, duplicate: false });
+    // b1 dies for good, w comes back (empty), the partition heals. p's side learns b1 is dead before
+    // x and y do (detection delays differ), so nobody on the new configuration campaigns yet.
+    const b1Info = c.agents.get(b1)!.info;
+    c.agents.get(b1)!.core = null;
+    c.start(wStore, [...c.members(), b1Info].filter((m) => m.id !== b1));
+    c.cut.clear();
+    for (const a of [x, y]) c.apply(c.agents.get(a)!, c.agents.get(a)!.core!.setMembers([...c.members(), b1Info], c.now));
+    for (const a of [p, b2, w]) c.apply(c.agents.get(a)!, c.agents.get(a)!.core!.setMembers(c.members(), c.now));
+    c.flush();
+    c.advance(400);
+    // p's old configuration [p, b1, b2] lost b1; its new one would be [p, b2, w], none of whom knows the
+    // newer configuration. Phase 1 over the ring's top ranks reaches x and y.
+    expect(c.call(p, (z, rid) => z.complete(rid, id, p, "second", c.now))).toMatchObject({ ok: true, duplicate: true, result: "first" });
+  });
+
   test("partition: the primary cut off on a frozen minority side cannot record a completion; the majority side's is the one", () => {
     const c = new Cluster(infos);
     const id = homedAt("a1", infos);

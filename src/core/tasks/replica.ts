@@ -613,6 +613,14 @@ export class TaskReplica {
   private reconcilePrimary(taskId: string, l: Local, now: number): void {
     const r = l.row.record!;
     const desired = this.holders(taskId, r.state.spec.replication);
+    if (!sameList(desired, r.config)) {
+      // A new configuration is a new ballot (Vertical Paxos, Lamport, Malkhi & Zhou 2009): phase 1 over
+      // the old holders and the ring's top ranks, so a primary that missed a newer configuration (made
+      // while it was cut off) learns it instead of writing around it. Lease and assignee are
+      // reconciled when it wins.
+      this.campaign(taskId, l, now);
+      return;
+    }
     let st = r.state;
     let changed = false;
     if (st.lease && !this.live.has(st.lease.agent) && st.status === "running") {
@@ -623,7 +631,7 @@ export class TaskReplica {
       st = { ...st, assignee: this.reassign(st), awarded: st.spec.strategy === "auction" ? false : st.awarded };
       changed = true;
     }
-    if (changed || !sameList(desired, r.config)) this.write(taskId, l, st, desired, now);
+    if (changed) this.write(taskId, l, st, desired, now);
     this.active.add(taskId);
   }
 
@@ -921,6 +929,11 @@ export class TaskReplica {
     const n = Math.max(l.highestSeen, r?.ballot.n ?? 0, l.row.promised?.n ?? 0) + 1;
     const ballot = { n, by: this.id };
     l.highestSeen = n;
+    // A primary re-running phase 1 (a configuration change) answers what is already durable first; the
+    // rest is answered "retry" once the new ballot's record replaces the old one.
+    if (l.role === "primary") this.releaseWaiters(taskId, l);
+    this.mine.delete(taskId);
+    this.gen++;
     l.role = "candidate";
     this.stats.takeovers++;
     const targets = new Set<string>();
