@@ -17,11 +17,14 @@
 //    of the config has stored that version or a later one. So an acknowledged state is on all
 //    `replication` holders, and it survives as long as one of them does: fewer than `replication`
 //    permanent crashes cannot lose it (a crash-restart keeps storage, so a restarted holder still has it).
-//  - Takeover (a new primary, after the old one died or when a restart/ring change makes another agent
-//    first): Paxos phase 1 per task (Lamport, "Paxos Made Simple" §2.2) with a ballot (n, agent) above
-//    every ballot seen. The candidate asks every live member of the configurations it knows (its
-//    record's, the current ring holders, and any newer one a promise reveals — it keeps widening) to
-//    promise; an acceptor that promised ballot b refuses writes and promises below b. With write-all
+//  - Takeover and reconfiguration (a new primary after the old one died, a restart or ring change that
+//    makes another agent first, or any change of the holder set): Paxos phase 1 per task (Lamport,
+//    "Paxos Made Simple" §2.2) with a ballot (n, agent) above every ballot seen; every configuration
+//    gets its own ballot (Vertical Paxos, Lamport, Malkhi & Zhou 2009). The candidate asks every live
+//    member of the configurations it knows (its record's, any newer one a promise reveals) and the top
+//    `replication + 2` of the current ring (re-widened whenever members die mid-campaign: survivors of
+//    a configuration it never saw rank there) to promise; an acceptor that promised ballot b refuses
+//    writes and promises below b. With write-all
 //    phase 2, a read-one phase 1 is enough for the quorums to intersect (Flexible Paxos, Howard, Malkhi
 //    & Spiegelman 2016: |Q1| + |Q2| > n): every acknowledged write sits on every member of its config, so
 //    any live member the candidate hears from has it, and the candidate adopts the highest
@@ -38,9 +41,10 @@
 //    `replication` holders and tolerance of `replication − 1` permanent crashes no majority quorum is
 //    possible, so a split brain across a partition in which both sides write cannot be excluded by this
 //    core alone (Chandra & Toueg 1996: tolerating n − 1 crashes needs a perfect failure detector).
-//  - Re-replication: when the live membership changes, the primary writes the record to the new ring
-//    holders (config = the new top `replication`); if it is no longer among them it stays an interim
-//    primary until the new first holder, now holding the record, takes over with phase 1.
+//  - Re-replication: when the live membership changes the holder set, the primary runs phase 1 for a
+//    new ballot and writes the record to the new ring holders (config = the new top `replication`); if
+//    it is no longer among them it stays an interim primary until the new first holder, now holding the
+//    record, takes over with its own phase 1. Backups nudge a first holder that has not taken over.
 //
 // Execution placement is separate from replica placement: `assignee` says whose worker runs the task
 // (null: the primary's own worker — DHT routing). Capability routing, Contract Net auctions, work
