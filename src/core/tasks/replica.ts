@@ -261,6 +261,10 @@ interface Candidate {
   config: string[];
   targets: Set<string>;
   promises: Map<string, TaskRecord | null>;
+  /** Configurations learned from promises (the ballot each was promised or written under). */
+  known: Array<{ ballot: Ballot; config: string[] }>;
+  /** Members of the newest known configuration we asked regardless of our view of their liveness. */
+  mustAsk: Set<string>;
   lastSendMs: number;
 }
 
@@ -474,7 +478,8 @@ export class TaskReplica {
 
   step(from: string, m: TaskMsg, now: number): TaskReady {
     // A member we believe dead is a dead incarnation: it takes no part (the fence's assumption).
-    if (!this.live.has(from) && from !== this.id) return this.ready();
+    // (A promise is only information read from the sender's storage, so it is taken from anyone.)
+    if (!this.live.has(from) && from !== this.id && m.type !== "t_promise") return this.ready();
     switch (m.type) {
       case "t_prepare":
         this.onPrepare(from, m, now);
@@ -607,6 +612,8 @@ export class TaskReplica {
     // We lead it: the nudger has a stale copy; send it the current record (it is fenced by our ballot).
     if (l.role === "primary" && l.row.record) return this.send(from, { type: "t_accept", taskId: m.taskId, record: l.row.record });
     if (l.role !== "none") return;
+    // We hold a newer copy naming someone else first: pass it on instead of campaigning on a stale view.
+    if (l.row.record && !this.shouldCampaign(l)) return this.send(from, { type: "t_accept", taskId: m.taskId, record: l.row.record });
     if (m.config.find((x) => this.live.has(x)) !== this.id) return;
     if (now < l.nextCampaignMs) return;
     this.campaign(m.taskId, l, now, m.config);
@@ -942,7 +949,7 @@ export class TaskReplica {
     this.stats.takeovers++;
     const targets = new Set<string>();
     for (const m of [...(r?.config ?? []), ...known, ...this.wideHolders(taskId, r?.state.spec.replication ?? 3)]) if (m !== this.id && this.live.has(m)) targets.add(m);
-    l.cand = { ballot, config: desired, targets, promises: new Map(), lastSendMs: now };
+    l.cand = { ballot, config: desired, targets, promises: new Map(), known: [], mustAsk: new Set(), lastSendMs: now };
     l.row = { ...l.row, promised: ballot, promisedConfig: desired.slice() };
     this.persist(taskId);
     this.active.add(taskId);
@@ -964,13 +971,15 @@ export class TaskReplica {
       return;
     }
     const prevConfig = dup ? null : l.row.promisedConfig;
+    const prevBallot = dup ? null : l.row.promised;
     if (!dup) {
       l.row = { ...l.row, promised: { ...m.ballot }, promisedConfig: m.config.slice() };
       l.highestSeen = Math.max(l.highestSeen, m.ballot.n);
       this.persist(m.taskId);
       if (l.role !== "none") this.stepDown(m.taskId, l, `${from} takes over at ballot ${m.ballot.n}`);
     }
-    this.send(from, { type: "t_promise", taskId: m.taskId, ballot: m.ballot, ok: true, promised: null, promisedConfig: prevConfig, record: l.row.record });
+    // On success `promised` carries the previous promise, so the candidate can rank `promisedConfig`.
+    this.send(from, { type: "t_promise", taskId: m.taskId, ballot: m.ballot, ok: true, promised: prevBallot ? { ...prevBallot } : null, promisedConfig: prevConfig, record: l.row.record });
     void now;
   }
 
@@ -986,6 +995,8 @@ export class TaskReplica {
       return;
     }
     c.promises.set(from, m.record ? copyRecord(m.record) : null);
+    if (m.record) c.known.push({ ballot: { ...m.record.ballot }, config: m.record.config.slice() });
+    if (m.promised && m.promisedConfig) c.known.push({ ballot: { ...m.promised }, config: m.promisedConfig.slice() });
     // Widen: every live member of a configuration we learn of must promise too.
     const learn = [...(m.record?.config ?? []), ...(m.promisedConfig ?? [])];
     for (const x of learn) {
@@ -1001,6 +1012,25 @@ export class TaskReplica {
     const c = l.cand;
     if (l.role !== "candidate" || !c) return;
     for (const t of c.targets) if (!c.promises.has(t)) return;
+    // Read-one needs a member of the newest configuration we know of, whatever our view says of its
+    // liveness: "dead" members may only be cut off, holding the only copies of the latest writes. With
+    // fewer than `replication` of them failed for good, one answers eventually.
+    const own = l.row.record;
+    let newest: { ballot: Ballot; config: string[] } | null = own ? { ballot: own.ballot, config: own.config } : null;
+    for (const k of c.known) if (!newest || cmpBallot(k.ballot, newest.ballot) > 0) newest = k;
+    if (newest && !this.o.unsafe.skipFence) {
+      const selfHasIt = own !== null && newest.config.includes(this.id) && cmpBallot(own.ballot, newest.ballot) === 0;
+      const heard = newest.config.some((x) => x !== this.id && c.promises.has(x));
+      if (!selfHasIt && !heard) {
+        for (const x of newest.config) {
+          if (x !== this.id && !c.mustAsk.has(x)) {
+            c.mustAsk.add(x);
+            this.send(x, { type: "t_prepare", taskId, ballot: c.ballot, config: c.config });
+          }
+        }
+        return;
+      }
+    }
     let best = l.row.record;
     for (const rec of c.promises.values()) if (rec && (!best || newer(rec, best))) best = rec;
     if (!best) {
@@ -1040,6 +1070,7 @@ export class TaskReplica {
       if (now - l.cand.lastSendMs >= this.o.retryMs) {
         l.cand.lastSendMs = now;
         for (const t of l.cand.targets) if (!l.cand.promises.has(t)) this.send(t, { type: "t_prepare", taskId, ballot: l.cand.ballot, config: l.cand.config });
+        for (const t of l.cand.mustAsk) if (!l.cand.targets.has(t) && !l.cand.promises.has(t)) this.send(t, { type: "t_prepare", taskId, ballot: l.cand.ballot, config: l.cand.config });
       }
       return;
     }
