@@ -24,7 +24,10 @@
 //    member of the configurations it knows (its record's, any newer one a promise reveals) and the top
 //    `replication + 2` of the current ring (re-widened whenever members die mid-campaign: survivors of
 //    a configuration it never saw rank there) to promise; an acceptor that promised ballot b refuses
-//    writes and promises below b. With write-all
+//    writes and promises below b. Before it wins it must also have heard from a member of the newest
+//    configuration it learned of (from its own record, a promise's record, or a promise's previous
+//    promise), even one its view calls dead: a "dead" holder may only be cut off and hold the only
+//    copies of the latest writes; with fewer than `replication` of them failed for good, one answers. With write-all
 //    phase 2, a read-one phase 1 is enough for the quorums to intersect (Flexible Paxos, Howard, Malkhi
 //    & Spiegelman 2016: |Q1| + |Q2| > n): every acknowledged write sits on every member of its config, so
 //    any live member the candidate hears from has it, and the candidate adopts the highest
