@@ -1019,13 +1019,19 @@ export class TaskReplica {
     // liveness: "dead" members may only be cut off, holding the only copies of the latest writes. With
     // fewer than `replication` of them failed for good, one answers eventually.
     const own = l.row.record;
-    let newest: { ballot: Ballot; config: string[] } | null = own ? { ballot: own.ballot, config: own.config } : null;
-    for (const k of c.known) if (!newest || cmpBallot(k.ballot, newest.ballot) > 0) newest = k;
-    if (newest && !this.o.unsafe.skipFence) {
-      const selfHasIt = own !== null && newest.config.includes(this.id) && cmpBallot(own.ballot, newest.ballot) === 0;
-      const heard = newest.config.some((x) => x !== this.id && c.promises.has(x));
-      if (!selfHasIt && !heard) {
-        for (const x of newest.config) {
+    if (!this.o.unsafe.skipFence) {
+      const known = c.known.slice();
+      if (own) known.push({ ballot: own.ballot, config: own.config });
+      known.sort((a, b) => cmpBallot(b.ballot, a.ballot));
+      for (const k of known) {
+        if (k.config.includes(this.id)) {
+          // We are a member: every acknowledged write under k sits in our own storage too. If our copy
+          // is from k we have the newest; if it is older, nothing under k was ever acknowledged.
+          if (own && cmpBallot(own.ballot, k.ballot) >= 0) break;
+          continue;
+        }
+        if (k.config.some((x) => c.promises.has(x))) break;
+        for (const x of k.config) {
           if (x !== this.id && !c.mustAsk.has(x)) {
             c.mustAsk.add(x);
             this.send(x, { type: "t_prepare", taskId, ballot: c.ballot, config: c.config });
