@@ -4,8 +4,7 @@
 // forwards it to the leader.
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import type { AgentBrief, MemoryListReply, MemoryReadReply, MemoryReply } from "../agent/mesh-agent";
-import type { Refusal } from "../agent/names";
+import type { AgentBrief, MemoryListReply, MemoryReadReply, MemoryReply, Refusal } from "../contract";
 import type { Env } from "../env";
 import { readJson } from "./body";
 import { ApiError, badRequest, json, notFound } from "./errors";

@@ -1,7 +1,6 @@
 // How the stateless router reaches the mesh: agent stubs, the swarm roster (read from the registry
 // and cached in this isolate for a moment), and choosing the agent a request enters through.
-import type { AgentBrief, AgentView } from "../agent/mesh-agent";
-import { agentObjectName, isRefusal, type Refusal } from "../agent/names";
+import { agentObjectName, isRefusal, type AgentBrief, type AgentView, type Refusal } from "../contract";
 import type { SwarmRecord } from "../agent/registry";
 import type { Env } from "../env";
 import { ApiError, badRequest, notFound } from "./errors";

@@ -2,8 +2,7 @@
 // from the recipient agent itself.
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import { isRefusal, type Refusal } from "../agent/names";
-import type { InboxPage } from "../agent/storage";
+import { isRefusal, type InboxPage, type Refusal } from "../contract";
 import { hash32 } from "../core/hash";
 import type { Env } from "../env";
 import { readJson } from "./body";

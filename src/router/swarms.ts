@@ -1,10 +1,9 @@
 // Swarm, agent, topology and chaos handlers. Handlers validate, call the mesh, and return data.
 import type { IRequest } from "itty-router";
-import type { ChaosCommand } from "../agent/mesh-agent";
+import { isRefusal, type AgentView, type ChaosCommand, type Refusal } from "../contract";
 import type { SwarmRecord } from "../agent/registry";
 import { resolveConfig } from "../core/config";
 import { supersedes, type Member } from "../core/membership/member";
-import { buildOverlay } from "../core/topology/overlay";
 import { analyze, undirected, type TopologyStats } from "../core/topology/analysis";
 import type { Env } from "../env";
 import { readJson } from "./body";
@@ -13,7 +12,6 @@ import {
   agentError, agentStub, entryAgent, forgetSwarm, getSwarm, mapLimit, randomId, registry, rememberSwarm,
   requireMember, shuffled, unwrap, viewOf,
 } from "./mesh";
-import { isRefusal } from "../agent/names";
 import { Chaos, CreateSwarm, DeleteSwarmQuery, EmptyQuery, parse, pathId, SpawnAgent, queryParams } from "./schemas";
 
 const FANOUT_LIMIT = 16;
@@ -61,7 +59,7 @@ export async function listSwarms(req: IRequest, env: Env): Promise<Response> {
 async function modeOf(env: Env, rec: SwarmRecord): Promise<"read-write" | "read-only"> {
   for (const id of shuffled(rec.agents).slice(0, 3)) {
     try {
-      const v = await agentStub(env, rec.swarmId, id).view();
+      const v = await agentStub(env, rec.swarmId, id).brief();
       if (!isRefusal(v)) return v.mode;
     } catch {
       // try another
@@ -81,21 +79,18 @@ export async function getSwarmStatus(req: IRequest, env: Env): Promise<Response>
     });
   }
   const entry = await entryAgent(env, req, rec);
-  const live = entry.membership.filter((m) => m.status === "alive" || m.status === "suspect").map((m) => m.agentId);
-  const g = buildOverlay(live);
-  const counted = entry.membership.filter((m) => m.status !== "left").length;
   return json({
     swarmId: rec.swarmId,
     config: rec.config,
     mode: entry.mode,
     leader: entry.raft?.leader ?? null,
-    connectivity: counted ? round3(live.length / counted) : 1,
+    connectivity: entry.connectivity,
     agents: entry.membership.map((m) => ({
       agentId: m.agentId,
       status: m.status,
       incarnation: m.incarnation,
       load: m.agentId === entry.agentId ? entry.load : 0,
-      peers: Array.from(g.get(m.agentId) ?? []).sort(),
+      peers: m.peers,
     })),
     createdAt: rec.createdAt,
     health: rec.health,
@@ -161,13 +156,7 @@ export async function listAgents(req: IRequest, env: Env): Promise<Response> {
   const rec = await getSwarm(env, pathId(req.params.swarmId, "swarmId"));
   if (rec.agents.length === 0) return json({ swarmId: rec.swarmId, via: null, agents: [] });
   const entry = await entryAgent(env, req, rec);
-  const live = entry.membership.filter((m) => m.status === "alive" || m.status === "suspect").map((m) => m.agentId);
-  const g = buildOverlay(live);
-  return json({
-    swarmId: rec.swarmId,
-    via: entry.agentId,
-    agents: entry.membership.map((m) => ({ ...m, peers: Array.from(g.get(m.agentId) ?? []).sort() })),
-  });
+  return json({ swarmId: rec.swarmId, via: entry.agentId, agents: entry.membership });
 }
 
 export async function getAgent(req: IRequest, env: Env): Promise<Response> {
@@ -228,7 +217,7 @@ export async function optimizeTopology(req: IRequest, env: Env): Promise<Respons
 async function measure(env: Env, rec: SwarmRecord): Promise<TopologyStats & { answering: number }> {
   const views = await mapLimit(rec.agents, FANOUT_LIMIT, async (id) => {
     try {
-      const v = await agentStub(env, rec.swarmId, id).view();
+      const v = (await agentStub(env, rec.swarmId, id).view()) as AgentView | Refusal;
       return !isRefusal(v) && v.state === "active" ? v : null;
     } catch {
       return null;
@@ -295,8 +284,4 @@ export async function chaos(req: IRequest, env: Env): Promise<Response> {
 function sentence(fragment: string): string {
   const s = fragment.trim();
   return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? "" : ".");
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

@@ -35,7 +35,7 @@ export function disseminationRounds(opts: { n: number; trials: number; seed: num
       const seed = ids[sim.rng.int(ids.length)];
       const t0 = sim.now;
       sim.join(id, [seed], cfg);
-      const t = sim.runUntilTrue(() => ids.every((a) => sim.nodes.get(a)!.core!.member(id) !== undefined), 60 * G, 25);
+      const t = sim.runUntilTrue(() => ids.every((a) => sim.nodes.get(a)!.core!.mods.membership.member(id) !== undefined), 60 * G, 25);
       if (t === null) throw sim.fail(`${id} did not reach every agent within 60 rounds`);
       rounds.push(Math.max(1, Math.ceil((t - t0) / G)));
       sim.runFor(3 * G);
@@ -68,7 +68,9 @@ export function crashDetection(opts: { n: number; crashes: number; seed: number;
   let falseDeaths = 0;
   let victim: string | null = null;
   sim.onEffects.push((_n, fx) => {
-    for (const m of fx.members) {
+    for (const w of fx.writes) {
+      if (w.mod !== "membership" || w.op.op !== "put") continue;
+      const m = w.op.value as { id: string; status: string };
       if (m.status === "dead" && m.id !== victim && sim.nodes.get(m.id)?.core) falseDeaths++;
     }
   });
@@ -110,7 +112,7 @@ export function falsePositives(opts: { n: number; rounds: number; seed: number; 
   let stalls = 0;
   const lastStall = new Map<string, number>();
   // A death is declared by the agent whose check found a quorum (one per declaration, not per copy).
-  const before = () => Array.from(sim.nodes.values()).reduce((s, n) => s + (n.core?.counters.deathsDeclared ?? 0), 0);
+  const before = () => Array.from(sim.nodes.values()).reduce((s, n) => s + (n.core?.mods.membership.counters().deathsDeclared ?? 0), 0);
   const G = 3000;
   for (let r = 0; r < opts.rounds; r++) {
     if (opts.stallFraction) {
@@ -130,8 +132,9 @@ export function falsePositives(opts: { n: number; rounds: number; seed: number; 
   let suspicions = 0;
   let refutations = 0;
   for (const n of sim.nodes.values()) {
-    suspicions += n.core!.counters.suspicionsRaised;
-    refutations += n.core!.counters.refutations;
+    const c = n.core!.mods.membership.counters();
+    suspicions += c.suspicionsRaised;
+    refutations += c.refutations;
   }
   return { suspicions, refutations, deaths, stalls };
 }

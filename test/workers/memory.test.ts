@@ -146,8 +146,8 @@ describe("catch-up after restarts", () => {
     // It caught up from a snapshot: its log starts past the entries it missed.
     const { runInDurableObject } = await import("cloudflare:test");
     const snapIndex = await runInDurableObject(env.AGENT.getByName(`snap/${far}`), (_i: unknown, s: DurableObjectState) => {
-      const row = s.storage.sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = 'raft_snap'`).toArray()[0];
-      return JSON.parse(row.v).index as number;
+      const row = s.storage.sql.exec<{ value: string }>(`SELECT value FROM rows WHERE mod = 'raft' AND key = 'snap'`).toArray()[0];
+      return JSON.parse(row.value).index as number;
     });
     expect(snapIndex).toBeGreaterThan(100);
   });

@@ -24,6 +24,8 @@ export interface Member {
 }
 
 const RANK: Record<MemberStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
+/** Statuses in precedence order (their index is the rank used in digests). */
+export const STATUS_NAMES: readonly MemberStatus[] = ["alive", "suspect", "dead", "left"];
 
 export function statusRank(s: MemberStatus): number {
   return RANK[s];

@@ -1,0 +1,17 @@
+// The modules every agent runs, in the order they see each input. Adding a protocol is one line here
+// (plus its own folder); its rows live in the shared row store under its name.
+import { Membership } from "./membership/swim";
+import { KvStore } from "./memory/kv";
+import { Messages } from "./messages/log";
+import type { Context } from "./protocol";
+import { ReplicatedLog } from "./raft/module";
+
+export function buildModules(ctx: (mod: string) => Context) {
+  return {
+    membership: new Membership(ctx("membership")),
+    messages: new Messages(ctx("messages")),
+    raft: new ReplicatedLog(ctx("raft"), [new KvStore()]),
+  };
+}
+
+export type Modules = ReturnType<typeof buildModules>;
