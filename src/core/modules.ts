@@ -1,5 +1,6 @@
 // The modules every agent runs, in the order they see each input. Adding a protocol is one line here
 // (plus its own folder); its rows live in the shared row store under its name.
+import { Health } from "./health/module";
 import { Membership } from "./membership/swim";
 import { KvStore } from "./memory/kv";
 import { Messages } from "./messages/log";
@@ -11,6 +12,7 @@ export function buildModules(ctx: (mod: string) => Context) {
     membership: new Membership(ctx("membership")),
     messages: new Messages(ctx("messages")),
     raft: new ReplicatedLog(ctx("raft"), [new KvStore()]),
+    health: new Health(ctx("health")),
   };
 }
 
