@@ -1,5 +1,6 @@
-// The modules every agent runs, in the order they see each input. Adding a protocol is one line here
-// (plus its own folder); its rows live in the shared row store under its name.
+// The modules every agent runs, in the order they see each input (the log ticks before membership
+// probes, as it always has). Adding a protocol is one line here (plus its own folder); its rows live in
+// the shared row store under its name.
 import { Health } from "./health/module";
 import { Membership } from "./membership/swim";
 import { KvStore } from "./memory/kv";
@@ -9,9 +10,9 @@ import { ReplicatedLog } from "./raft/module";
 
 export function buildModules(ctx: (mod: string) => Context) {
   return {
+    raft: new ReplicatedLog(ctx("raft"), [new KvStore()]),
     membership: new Membership(ctx("membership")),
     messages: new Messages(ctx("messages")),
-    raft: new ReplicatedLog(ctx("raft"), [new KvStore()]),
     health: new Health(ctx("health")),
   };
 }

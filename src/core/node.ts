@@ -43,7 +43,9 @@ export const NODE_MOD = "node";
 export class Node {
   readonly mods: Modules;
   private readonly list: Module[];
-  private readonly delegateMap = new Map<string, SyncDelegate>();
+  private readonly byName: Map<string, Module>;
+  private readonly delegatesFor = new Map<string, ReadonlyMap<string, SyncDelegate>>();
+  private readonly lastHeard = new Map<string, number>();
   private out: Effects = emptyEffects();
   private now: number;
   private armedAt: number | null = null;
@@ -52,10 +54,14 @@ export class Node {
 
   private constructor(readonly meta: AgentMeta, rng: Rng, now: number) {
     this.now = now;
-    const context = (mod: string): Context => this.context(mod, rng.fork());
-    this.mods = buildModules(context);
+    this.mods = buildModules((mod) => this.context(mod, rng));
     this.list = Object.values(this.mods);
-    for (const m of this.list) if (m.sync) this.delegateMap.set(m.name, m.sync);
+    this.byName = new Map(this.list.map((m) => [m.name, m]));
+    for (const m of this.list) {
+      const others = new Map<string, SyncDelegate>();
+      for (const o of this.list) if (o !== m && o.sync) others.set(o.name, o.sync);
+      this.delegatesFor.set(m.name, others);
+    }
   }
 
   static create(o: CreateOptions): { node: Node; effects: Effects } {
@@ -97,7 +103,7 @@ export class Node {
   receive(raw: unknown, now: number): Effects {
     this.now = now;
     const env = parseEnvelope(raw);
-    const mod = typeof env === "string" ? undefined : this.modules().get(env.mod);
+    const mod = typeof env === "string" ? undefined : this.byName.get(env.mod);
     const reason = typeof env === "string" ? env : !mod ? `unknown module ${env.mod}` : mod.validate(env);
     if (reason !== null || typeof env === "string" || !mod) {
       this.stats.invalidDropped++;
@@ -110,6 +116,7 @@ export class Node {
     }
     if (this.meta.state === "shutdown") return this.flush();
     this.stats.envelopesIn++;
+    this.lastHeard.set(env.from, now);
     mod.receive(env);
     return this.flush();
   }
@@ -182,18 +189,19 @@ export class Node {
 
   // ---- plumbing -----------------------------------------------------------------------------
 
-  private modules(): Map<string, Module> {
-    return new Map(this.list.map((m) => [m.name, m]));
-  }
-
-  private context(mod: string, rng: Rng): Context {
+  /** Each module's context. Its random stream is forked from the agent's on first use (modules that never draw cost none). */
+  private context(mod: string, root: Rng): Context {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const node = this;
+    let rng: Rng | null = null;
     return {
       swarm: this.meta.swarm,
       self: this.meta.self,
       config: this.meta.config,
-      rng,
+      get rng() {
+        // The membership module draws from the agent's own stream (it always has; seeded runs repeat).
+        return (rng ??= mod === "membership" ? root : root.fork());
+      },
       get members() {
         return node.mods.membership;
       },
@@ -206,11 +214,9 @@ export class Node {
       persist: (op: StoreOp) => node.out.writes.push({ mod, op }),
       output: (key, value) => node.out.outputs.push({ mod, key, value }),
       log: (level, event, fields) => node.log(level, mod, event, fields),
-      delegates: () => {
-        const d = new Map(node.delegateMap);
-        d.delete(mod);
-        return d;
-      },
+      delegates: () => node.delegatesFor.get(mod)!,
+      heardAt: (id) => node.lastHeard.get(id),
+      heard: (id) => void node.lastHeard.set(id, node.now),
       changed: (c: MemberChange) => {
         for (const m of node.list) if (m.name !== mod) m.onMemberChange?.(c);
       },

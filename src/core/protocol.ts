@@ -137,6 +137,10 @@ export interface Context {
   delegates(): ReadonlyMap<string, SyncDelegate>;
   /** Report membership changes so every module can react (called by the membership module). */
   changed(c: MemberChange): void;
+  /** When anything (any module's envelope, or a relayed ack) was last heard from `id`. */
+  heardAt(id: string): number | undefined;
+  /** Note that `id` was heard from now (e.g. an ack relayed by someone else proves it alive). */
+  heard(id: string): void;
 }
 
 /** A module's persisted rows as the agent restarts with them (see src/core/store.ts). */

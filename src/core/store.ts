@@ -66,6 +66,11 @@ export class MemoryStore {
     return { rows, last };
   }
 
+  get(mod: string, key: string): unknown {
+    const v = this.mods.get(mod)?.get(key);
+    return v === undefined ? undefined : structuredClone(v);
+  }
+
   /** Rows under `prefix` with keys greater than `after`, in key order, at most `limit`. */
   scan(mod: string, prefix: string, after: string | null, limit: number): Array<[string, unknown]> {
     const m = this.mods.get(mod);

@@ -281,13 +281,13 @@ export class Simulator {
       // 1. What the core holds in memory for changed members is exactly what is on its disk.
       const m = w.op.value as Member;
       const mem = mm.member(m.id);
-      const disk = node.disk.load("membership").rows.get(`member:${m.id}`) as Member | undefined;
+      const disk = node.disk.get("membership", `member:${m.id}`) as Member | undefined;
       if (!mem || !disk || mem.inc !== disk.inc || mem.status !== disk.status || mem.ver !== disk.ver) {
         throw this.fail(`${node.id}: memory and disk disagree on ${m.id}`);
       }
       // 2. Only an agent raises its own incarnation: nobody holds a higher one than the agent's own disk.
       const owner = this.nodes.get(m.id);
-      const ownInc = (owner?.disk.load("membership").rows.get(`member:${m.id}`) as Member | undefined)?.inc;
+      const ownInc = (owner?.disk.get("membership", `member:${m.id}`) as Member | undefined)?.inc;
       if (ownInc !== undefined && m.inc > ownInc) throw this.fail(`${node.id} holds ${m.id}@${m.inc} above its own ${ownInc}`);
     }
     // 3. An active agent that knows ≥ 4 live members keeps 3–5 peers.

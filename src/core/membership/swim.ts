@@ -80,7 +80,6 @@ export class Membership implements Module, MembershipView {
   readonly name = "membership";
   private readonly members = new Map<string, Member>();
   private readonly rumors = new RumorQueue<Member>(() => retransmitLimit(TUNING.retransmitMult, this.members.size));
-  private readonly lastHeard = new Map<string, number>();
   private readonly probes = new Map<number, Probe>();
   private readonly probing = new Map<string, number>();
   private readonly relays = new Map<number, Relay>();
@@ -203,7 +202,6 @@ export class Membership implements Module, MembershipView {
 
   receive(raw: Envelope): void {
     const env = raw as MembershipEnvelope;
-    this.lastHeard.set(env.from, this.ctx.now());
     const msg = env as MembershipMsg & { from: AgentId };
     switch (msg.type) {
       case "join":
@@ -253,7 +251,7 @@ export class Membership implements Module, MembershipView {
         const p = this.probes.get(msg.seq);
         if (p) {
           this.endProbe(msg.seq, p.target, "acked");
-          this.lastHeard.set(p.target, this.ctx.now());
+          this.ctx.heard(p.target);
           return;
         }
         const r = this.relays.get(msg.seq);
@@ -349,7 +347,7 @@ export class Membership implements Module, MembershipView {
   }
 
   lastHeardAt(id: string): number | undefined {
-    return this.lastHeard.get(id);
+    return this.ctx.heardAt(id);
   }
 
   /** The overlay every agent computes from the same live set (see topology/overlay.ts). */
@@ -418,7 +416,7 @@ export class Membership implements Module, MembershipView {
       connectivity: this.connectivity(),
       membership: this.all().map((m) => ({
         agentId: m.id, status: m.status, incarnation: m.inc,
-        lastSeenAt: m.id === me.id ? now : (this.lastHeard.get(m.id) ?? null),
+        lastSeenAt: m.id === me.id ? now : (this.ctx.heardAt(m.id) ?? null),
         peers: Array.from(g.get(m.id) ?? []).sort(),
       })),
     };
@@ -441,7 +439,7 @@ export class Membership implements Module, MembershipView {
     for (const p of this.peers()) {
       if (this.probing.has(p)) continue;
       // Heard from it within this round (it pinged us, or answered): the link is known good.
-      const heard = this.lastHeard.get(p);
+      const heard = this.ctx.heardAt(p);
       if (heard !== undefined && heard > now - period) continue;
       this.ping(p, now);
     }
