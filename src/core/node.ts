@@ -91,11 +91,12 @@ export class Node {
     if (this.meta.state !== "active") return this.flush();
     this.stats.ticks++;
     const lateMs = this.armedAt === null ? 0 : Math.max(0, now - this.armedAt);
+    for (const m of this.list) m.tick(now, lateMs);
+    // After the modules: an answer produced by this very tick reaches its request before the deadline does.
     if (this.requestDeadlines.some((d) => d <= now)) {
       this.requestDeadlines = this.requestDeadlines.filter((d) => d > now);
       this.out.outputs.push({ mod: NODE_MOD, key: "deadline", value: now });
     }
-    for (const m of this.list) m.tick(now, lateMs);
     return this.flush();
   }
 
@@ -206,6 +207,8 @@ export class Node {
         return node.mods.membership;
       },
       now: () => node.now,
+      lateMs: () => (node.armedAt === null ? 0 : Math.max(0, node.now - node.armedAt)),
+      platform: () => node.list.find((m) => m.platform)?.platform?.() ?? { alarmLateP99Ms: 0, callP99Ms: 0 },
       active: () => node.meta.state === "active",
       send: (to, type, body = {}) => {
         node.stats.envelopesOut++;

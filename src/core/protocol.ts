@@ -111,6 +111,14 @@ export interface SyncDelegate {
   validData(x: unknown): boolean;
 }
 
+/** How the platform treats this agent lately (Lifeguard's local health): p99s of the latest samples. */
+export interface PlatformHealth {
+  /** How late alarms fired against the deadline asked for. */
+  alarmLateP99Ms: number;
+  /** Peer-call round trips. */
+  callP99Ms: number;
+}
+
 /** A peer call the shell made, and how it went (the request path is a failure detector too). */
 export interface CallResult {
   to: AgentId;
@@ -127,6 +135,10 @@ export interface Context {
   readonly rng: Rng;
   readonly members: MembershipView;
   now(): number;
+  /** How overdue the agent's alarm is at this input (0 when on time): time the agent was not running. */
+  lateMs(): number;
+  /** Measured platform health (zeros until measured): timeouts leave room for it. */
+  platform(): PlatformHealth;
   /** Ticking (not left or shut down). */
   active(): boolean;
   send(to: string, type: string, body?: Record<string, unknown>): void;
@@ -183,6 +195,8 @@ export interface Module {
   counters?(): Record<string, number>;
   /** This module's part of the agent's view (`GET …/agents/:id`). */
   describe?(): Record<string, unknown>;
+  /** A module that measures the platform says what it measured (the agent asks the first that answers). */
+  platform?(): PlatformHealth;
   /** Whether this side may accept writes; the agent takes the most restrictive answer. */
   mode?(): "read-write" | "read-only";
 }

@@ -29,6 +29,9 @@ export const CreateSwarm = z.strictObject({
       threshold: z.number().gt(0.5).max(1).optional(),
       voters: z.int().min(0).max(LIMITS.maxAgents).optional(),
       snapshotEvery: z.int().min(10).max(100_000).optional(),
+      heartbeatMs: IntervalMs.optional(),
+      electionMs: z.int().min(2 * LIMITS.minIntervalMs).max(600_000).optional(),
+      fastFailover: z.boolean().optional(),
     })
     .optional(),
 });

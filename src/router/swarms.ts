@@ -30,6 +30,11 @@ export async function createSwarm(req: IRequest, env: Env): Promise<Response> {
   if (config.failure.timeoutMs <= config.failure.heartbeatMs) {
     throw badRequest("failure.timeoutMs must be greater than failure.heartbeatMs.", { field: "body.failure.timeoutMs" });
   }
+  if (config.consensus.electionMs < 2 * config.consensus.heartbeatMs) {
+    throw badRequest("consensus.electionMs must be at least twice consensus.heartbeatMs (a follower must hear several heartbeats per election timeout).", {
+      field: "body.consensus.electionMs",
+    });
+  }
   const swarmId = body.swarmId ?? randomId("swarm-");
   const agents = Array.from({ length: n }, (_, i) => `agent-${i + 1}`);
   const created = await registry(env).create(swarmId, config, agents, Date.now());

@@ -173,3 +173,55 @@ describe("agent", () => {
     expect(fx.writes.some((w) => w.mod === "messages" && w.op.op === "put" && w.op.key.startsWith("inbox:"))).toBe(true);
   });
 });
+
+describe("failure detection on evidence", () => {
+  const roster = ["a", "b", "c", "d", "e", "f"];
+
+  test("a refused call to a member being probed skips the rest of the probe timeout: indirect probes go out at once", () => {
+    const { node, effects } = make("a", { roster, seed: 5 });
+    const fx = node.tick(effects.nextDeadline!);
+    const ping = fx.send.find((e) => e.type === "ping")!;
+    const r = node.called({ to: ping.to, mod: "membership", type: "ping", ok: false, ms: 1 }, effects.nextDeadline! + 1);
+    const reqs = r.send.filter((e) => e.type === "ping_req");
+    expect(reqs.length).toBeGreaterThan(0);
+    expect(reqs.every((e) => e.target === ping.to)).toBe(true);
+  });
+
+  test("a refused call to a member not being probed starts a probe now", () => {
+    const { node } = make("a", { roster, seed: 5 });
+    const r = node.called({ to: "d" as AgentId, mod: "messages", type: "msg", ok: false, ms: 1 }, 3);
+    expect(r.send.filter((e) => e.type === "ping" && e.to === "d")).toHaveLength(1);
+  });
+
+  test("on a platform whose alarms are always late, verdicts are deferred once, not forever", () => {
+    const { node, effects } = make("a", { roster, seed: 5 });
+    let t = effects.nextDeadline!;
+    const first = node.tick(t);
+    const target = first.send.find((e) => e.type === "ping")!.to;
+    // Every later alarm fires 60 ms late (the round is 100 ms): no ack ever comes from the target.
+    let suspected = false;
+    for (let i = 0; i < 40 && !suspected; i++) {
+      const next = node.nextDeadline()!;
+      t = Math.max(t + 1, next + 60);
+      node.tick(t);
+      suspected = mm(node).member(target)?.status === "suspect";
+    }
+    expect(mm(node).counters().lateTicks).toBeGreaterThan(0);
+    expect(suspected).toBe(true);
+  });
+});
+
+describe("confirmations stay bounded", () => {
+  test("merging confirmations stops at MAX_CONFIRMATIONS, so a dead record always fits on the wire", async () => {
+    const { MAX_CONFIRMATIONS, mergeConfirmations } = await import("../../src/core/membership/member");
+    const { validMember } = await import("../../src/core/membership/wire");
+    const ids = Array.from({ length: 80 }, (_, i) => `a${i}`);
+    let cur = member({ id: "x", status: "dead", by: ids.slice(0, 10) });
+    for (let i = 10; i < 80; i += 10) {
+      const by = mergeConfirmations(cur, member({ id: "x", status: "dead", by: ids.slice(i, i + 10) }));
+      if (by) cur = { ...cur, by };
+    }
+    expect(cur.by!.length).toBe(MAX_CONFIRMATIONS);
+    expect(validMember(cur)).toBe(true);
+  });
+});

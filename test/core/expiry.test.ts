@@ -5,7 +5,7 @@ import { Simulator } from "../sim/sim";
 describe("memory TTL on the replicated log", () => {
   test("a leader cut off from its voters proposes one expiry sweep, not one per tick, and does not spin its alarm", () => {
     const sim = new Simulator(3, { delayMaxMs: 5 });
-    const ids = sim.createSwarm(5, { gossip: { intervalMs: 100 }, failure: { heartbeatMs: 100, timeoutMs: 1000 }, consensus: { voters: 5 } });
+    const ids = sim.createSwarm(5, { gossip: { intervalMs: 100 }, failure: { heartbeatMs: 100, timeoutMs: 1000 }, consensus: { voters: 5, heartbeatMs: 100, electionMs: 500 } });
     sim.runFor(3000);
     const leader = sim.live().find((n) => n.core!.mods.raft.status()?.role === "leader")!;
     const kv = (n: typeof leader) => n.core!.mods.raft.machine<KvStore>("kv")!;

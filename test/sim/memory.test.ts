@@ -8,7 +8,10 @@ import type { Effects } from "../../src/core/protocol";
 import { checkHistory, type Op } from "./linearizability";
 import { seeds, Simulator, type SimNode } from "./sim";
 
-const CFG = { gossip: { intervalMs: 100 }, failure: { heartbeatMs: 100, timeoutMs: 1000 }, consensus: { voters: 5, snapshotEvery: 15 } };
+const CFG = {
+  gossip: { intervalMs: 100 }, failure: { heartbeatMs: 100, timeoutMs: 1000 },
+  consensus: { voters: 5, snapshotEvery: 15, heartbeatMs: 100, electionMs: 500 },
+};
 
 function run(seed: number): { ops: Op[]; acked: number; reads: number } {
   const sim = new Simulator(seed, { loss: 0.03, duplicate: 0.02, delayMinMs: 1, delayMaxMs: 20 });

@@ -164,3 +164,48 @@ export function billedOps(opts: { n: number; seed: number; hours?: number; confi
   const naive = (3_600_000 / 3000) * (1 + 3 + 3);
   return { perAgentHour, naive, ratio: perAgentHour / naive, alarms: per(b.alarms), peerCalls: per(b.peerCalls), rowsWritten: per(b.rowsWritten) };
 }
+
+/** Deciles (p0, p10, …, p100) measured on a platform → 101 evenly spaced quantiles to draw from. */
+export function expandDeciles(d: number[]): number[] {
+  if (d.length !== 11) return [];
+  return Array.from({ length: 101 }, (_, q) => {
+    const i = Math.min(9, Math.floor(q / 10));
+    const f = (q - 10 * i) / 10;
+    return d[i] + (d[i + 1] - d[i]) * f;
+  });
+}
+
+export interface Calibration {
+  /** Peer-call round trips, ms (samples to draw from). */
+  rttMs: number[];
+  /** Alarm lateness, ms (samples to draw from). */
+  alarmLateMs: number[];
+}
+
+/**
+ * The simulator's prediction of crash → dead at every other agent for a configuration, on a platform
+ * described by `calib` (measured there): `trials` crashes of one agent, each in a fresh seeded swarm.
+ */
+export function predictedDetection(opts: { n: number; config: SwarmConfigInput; calib: Calibration | null; trials: number; seed: number }): {
+  ms: number[];
+  p50: number;
+  p99: number;
+} {
+  const ms: number[] = [];
+  for (let i = 0; i < opts.trials; i++) {
+    const sim = new Simulator(opts.seed + i, opts.calib
+      ? { rttSamplesMs: opts.calib.rttMs, alarmLateSamplesMs: opts.calib.alarmLateMs, reportCalls: true }
+      : { delayMinMs: 1, delayMaxMs: 10 });
+    sim.checkInvariants = false;
+    const ids = sim.createSwarm(opts.n, opts.config);
+    sim.runFor(5000);
+    const victim = ids[1 + sim.rng.int(ids.length - 1)];
+    const others = ids.filter((a) => a !== victim);
+    const t0 = sim.now;
+    sim.crash(victim);
+    const t = sim.runUntilTrue(() => others.every((a) => sim.statusAt(a, victim) === "dead"), 120_000, 5);
+    if (t === null) throw sim.fail(`${victim} not declared dead everywhere within 120 s`);
+    ms.push(t - t0);
+  }
+  return { ms, p50: percentile(ms, 50), p99: percentile(ms, 99) };
+}

@@ -18,6 +18,15 @@ export interface NetworkOptions {
   delayMaxMs: number;
   loss: number;
   duplicate: number;
+  /**
+   * Calibration from a real platform (see bench/calibrate): one-way delays sampled from measured peer-call
+   * round trips (halved), and every alarm fired late by a sample of measured alarm lateness. Empty: the
+   * uniform delays above and punctual alarms.
+   */
+  rttSamplesMs?: number[];
+  alarmLateSamplesMs?: number[];
+  /** Tell each sender how its calls went (as the shell does), so agents measure round trips. */
+  reportCalls?: boolean;
 }
 
 export interface SimNode {
@@ -50,6 +59,8 @@ export interface Bill {
 type Event =
   | { t: number; seq: number; kind: "tick"; node: string; gen: number }
   | { t: number; seq: number; kind: "deliver"; node: string; env: Envelope }
+  | { t: number; seq: number; kind: "refused"; node: string; env: Envelope; ms: number }
+  | { t: number; seq: number; kind: "answered"; node: string; env: Envelope; ms: number }
   | { t: number; seq: number; kind: "call"; fn: () => void };
 
 /** Replies that ride back inline on the request's RPC in the Durable Object shell (not billed twice). */
@@ -220,6 +231,12 @@ export class Simulator {
       });
       this.mix(1, e.t, node.id, "tick");
       this.handle(node, node.core.tick(this.now));
+    } else if (e.kind === "answered") {
+      this.handle(node, node.core.called({ to: e.env.to, mod: e.env.mod, type: e.env.type, ok: true, ms: e.ms }, this.now));
+    } else if (e.kind === "refused") {
+      // The shell learns that a peer call failed (the Durable Object of a crashed agent refuses it).
+      this.mix(3, e.t, node.id, e.env.to);
+      this.handle(node, node.core.called({ to: e.env.to, mod: e.env.mod, type: e.env.type, ok: false, ms: e.ms }, this.now));
     } else {
       this.mix(2, e.t, node.id, e.env.type + e.env.from);
       this.handle(node, node.core.receive(e.env, this.now));
@@ -248,18 +265,43 @@ export class Simulator {
       if (deadline !== null) {
         // setAlarm is a row written (billed at the end of an alarm's exchanges, see billWindowUntil).
         if (this.now > node.billWindowUntil && deadline !== node.billedAlarm) (node.bill.rowsWritten++, (node.billedAlarm = deadline));
-        this.push({ t: Math.max(deadline, this.now), seq: this.seq++, kind: "tick", node: node.id, gen: node.gen });
+        this.push({ t: Math.max(deadline, this.now) + this.alarmLateness(), seq: this.seq++, kind: "tick", node: node.id, gen: node.gen });
       }
     }
+  }
+
+  /** One-way delay: a sample of measured round trips (halved) when calibrated, else uniform. */
+  private delay(): number {
+    const s = this.net.rttSamplesMs;
+    if (s && s.length) return Math.max(0, Math.round(s[this.rng.int(s.length)] / 2));
+    return this.net.delayMinMs + this.rng.int(this.net.delayMaxMs - this.net.delayMinMs + 1);
+  }
+
+  /** How late an alarm fires: a sample of measured lateness when calibrated, else on time. */
+  private alarmLateness(): number {
+    const s = this.net.alarmLateSamplesMs;
+    return s && s.length ? s[this.rng.int(s.length)] : 0;
   }
 
   private transmit(from: SimNode, env: Envelope): void {
     if (!INLINE_REPLIES.has(env.type)) from.bill.peerCalls++;
     if (this.linkDown(from.id, env.to)) return;
     if (this.rng.chance(this.net.loss)) return;
+    const target = this.nodes.get(env.to);
+    if (target && !target.core && !INLINE_REPLIES.has(env.type)) {
+      // A crashed agent's Durable Object refuses the call at once: the caller sees the failure (a
+      // partition, by contrast, loses envelopes silently).
+      const rtt = 2 * this.delay();
+      this.push({ t: this.now + rtt, seq: this.seq++, kind: "refused", node: from.id, env, ms: rtt });
+      return;
+    }
+    if (this.net.reportCalls && target?.core && !INLINE_REPLIES.has(env.type)) {
+      const rtt = 2 * this.delay();
+      this.push({ t: this.now + rtt, seq: this.seq++, kind: "answered", node: from.id, env, ms: rtt });
+    }
     const copies = this.rng.chance(this.net.duplicate) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      const delay = this.net.delayMinMs + this.rng.int(this.net.delayMaxMs - this.net.delayMinMs + 1);
+      const delay = this.delay();
       // Envelopes cross the wire as JSON: the receiver never shares objects with the sender.
       this.push({ t: this.now + delay, seq: this.seq++, kind: "deliver", node: env.to, env: JSON.parse(JSON.stringify(env)) });
     }

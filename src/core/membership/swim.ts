@@ -61,6 +61,8 @@ interface Probe {
   deadline: number;
   /** A last-chance probe before declaring the target dead: failing it is the verdict. */
   final?: boolean;
+  /** Its deadline was already extended once for a late tick (a second late tick does not extend it again). */
+  graced?: boolean;
 }
 
 interface Relay {
@@ -85,6 +87,8 @@ export class Membership implements Module, MembershipView {
   private readonly relays = new Map<number, Relay>();
   private readonly suspicionStart = new Map<string, number>();
   private readonly suspicionCheckAt = new Map<string, number>();
+  /** Suspicions whose check was already deferred once for a late tick. */
+  private readonly suspicionGraced = new Set<string>();
   private readonly eager = new Map<string, Member>();
   private seq: number;
   private nextProbeAt: number;
@@ -186,11 +190,16 @@ export class Membership implements Module, MembershipView {
     this.stats.ticks++;
     if (lateMs > this.config.failure.heartbeatMs / 2) {
       // Input that arrived while we were not running may still be queued behind this tick —
-      // refutations among it — so failure verdicts wait one probe timeout.
+      // refutations among it — so failure verdicts wait one probe timeout. Once per probe and per
+      // suspicion: on a platform whose alarms are always late, verdicts are deferred, never suppressed.
       this.stats.lateTicks++;
       const grace = now + this.probeTimeoutMs;
-      for (const p of this.probes.values()) p.deadline = Math.max(p.deadline, grace);
-      for (const [id, t] of this.suspicionCheckAt) this.suspicionCheckAt.set(id, Math.max(t, grace));
+      for (const p of this.probes.values()) {
+        if (!p.graced && p.deadline < grace) (p.deadline = grace), (p.graced = true);
+      }
+      for (const [id, t] of this.suspicionCheckAt) {
+        if (!this.suspicionGraced.has(id) && t < grace) (this.suspicionCheckAt.set(id, grace), this.suspicionGraced.add(id));
+      }
     }
     this.expireProbes(now);
     for (const [seq, r] of this.relays) if (r.deadline <= now) this.relays.delete(seq);
@@ -270,11 +279,23 @@ export class Membership implements Module, MembershipView {
     }
   }
 
-  /** A call to a member failed on the request path: evidence to act on now — probe it out of turn. */
+  /**
+   * A call to a member failed (its Durable Object refused or could not be reached): evidence to act on
+   * now, for its monitors (the agents whose verdict counts; anyone else learns by gossip). Not yet
+   * probing it: probe it out of turn. Probing it directly: that probe has failed already — go on to the
+   * indirect probes at once instead of waiting out the probe timeout.
+   */
   onCall(r: { to: AgentId; ok: boolean }): void {
     if (r.ok || !this.ctx.active()) return;
     const m = this.members.get(r.to);
-    if (m && m.status === "alive" && !this.probing.has(r.to)) this.ping(r.to, this.ctx.now());
+    if (!m || !isLive(m) || !this.neighbours(r.to).includes(this.selfId)) return;
+    const seq = this.probing.get(r.to);
+    if (seq === undefined) {
+      if (m.status === "alive") this.ping(r.to, this.ctx.now());
+      return;
+    }
+    const p = this.probes.get(seq);
+    if (p && p.stage === "direct") this.indirect(seq, p, this.ctx.now());
   }
 
   /** Flood what changed during this input over the overlay (called once per input by the agent). */
@@ -424,9 +445,14 @@ export class Membership implements Module, MembershipView {
 
   // ---- rounds -------------------------------------------------------------------------------
 
-  /** How long a direct probe waits for its ack (indirect probes wait twice this). */
+  /**
+   * How long a direct probe waits for its ack (indirect probes wait twice this): a fifth of the round,
+   * at most 500 ms, plus the peer-call round trip this agent measured (Lifeguard: a slow network or a
+   * slow self must not look like a dead peer).
+   */
   get probeTimeoutMs(): number {
-    return Math.max(2, Math.min(500, Math.floor(this.config.failure.heartbeatMs / 5)));
+    const base = Math.max(2, Math.min(500, Math.floor(this.config.failure.heartbeatMs / 5)));
+    return base + Math.ceil(this.ctx.platform().callP99Ms);
   }
 
   private probeRound(now: number): void {
@@ -511,21 +537,22 @@ export class Membership implements Module, MembershipView {
         this.endProbe(seq, p.target, "gone");
         continue;
       }
-      if (p.stage === "direct") {
-        // SWIM §3.1: ask k others to probe it for us; a lossy link is not a dead member.
-        const helpers = this.random(TUNING.indirectProbes, p.target);
-        if (helpers.length > 0) {
-          p.stage = "indirect";
-          p.deadline = now + 2 * this.probeTimeoutMs;
-          this.stats.indirectProbes++;
-          for (const h of helpers) this.ctx.send(h, "ping_req", { seq, target: p.target });
-          continue;
-        }
-      }
+      if (p.stage === "direct" && this.indirect(seq, p, now)) continue;
       this.endProbe(seq, p.target, "failed");
       if (p.final) this.declareDead(p.target);
       else this.suspect(p.target, now);
     }
+  }
+
+  /** SWIM §3.1: ask k others to probe the target for us; a lossy link is not a dead member. */
+  private indirect(seq: number, p: Probe, now: number): boolean {
+    const helpers = this.random(TUNING.indirectProbes, p.target);
+    if (helpers.length === 0) return false;
+    p.stage = "indirect";
+    p.deadline = now + 2 * this.probeTimeoutMs;
+    this.stats.indirectProbes++;
+    for (const h of helpers) this.ctx.send(h, "ping_req", { seq, target: p.target });
+    return true;
   }
 
   private endProbe(seq: number, target: string, outcome: "acked" | "failed" | "gone"): void {
@@ -534,8 +561,10 @@ export class Membership implements Module, MembershipView {
     this.ctx.output(`probe:${target}`, outcome);
   }
 
+  /** Lifeguard's shrinking timeout, plus room for this agent's own alarm lateness (refutations must get through). */
   private suspicionTimeout(m: Member): number {
-    return suspicionTimeoutMs(this.config.failure.timeoutMs, m.by?.length ?? 1, TUNING.expectedConfirmations, TUNING.suspicionMinRatio);
+    const t = suspicionTimeoutMs(this.config.failure.timeoutMs, m.by?.length ?? 1, TUNING.expectedConfirmations, TUNING.suspicionMinRatio);
+    return t + 2 * Math.ceil(this.ctx.platform().alarmLateP99Ms);
   }
 
   private suspect(target: string, now: number): void {
@@ -656,6 +685,7 @@ export class Membership implements Module, MembershipView {
     } else {
       this.suspicionStart.delete(next.id);
       this.suspicionCheckAt.delete(next.id);
+      this.suspicionGraced.delete(next.id);
     }
   }
 

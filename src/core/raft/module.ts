@@ -9,16 +9,16 @@
 // `log:<index>` (entries after the snapshot), `applied` (how far the state machines applied), and each
 // state machine's rows under `sm:<name>:`. Term, vote and entries are in these rows — written in the
 // same transaction as everything else of the input — before any message that depends on them is sent.
-import type { Context, Envelope, InitOptions, MemberChange, Module, Persisted } from "../protocol";
+import type { CallResult, Context, Envelope, InitOptions, MemberChange, Module, Persisted } from "../protocol";
 import { num, prefixEnd } from "../store";
 import { Raft, type Entry, type HardState, type RaftConfig, type RaftMsg, type Ready, type SnapshotMeta } from "./raft";
 import { asSmCommand, asSnapshotData, type StateMachine } from "./statemachine";
 import { validRaftMsg } from "./validate";
 
-export const ELECTION_TICKS = 10;
-export const HEARTBEAT_TICKS = 2;
-/** After a long sleep, do not replay hundreds of ticks: a few election timeouts' worth fire any timer. */
-const MAX_CATCHUP_TICKS = 3 * ELECTION_TICKS;
+/** Raft counts time in ticks: a heartbeat interval is this many (the granularity of vote retries). */
+export const HEARTBEAT_TICKS = 10;
+/** The most a slow platform may stretch the log's timing. */
+const MAX_SLOWDOWN = 4;
 const LOG = "log:";
 const SM = "sm:";
 
@@ -39,8 +39,11 @@ export class ReplicatedLog implements Module {
   readonly name = "raft";
   private raft: Raft | null = null;
   private applied = 0;
-  private epoch = 0;
-  private ticksDone = 0;
+  /** When time was last counted, and the part of a tick counted but not yet ticked. */
+  private countedAt = 0;
+  private carryMs = 0;
+  /** The (term, leader) this agent already asked the voters to check (once each). */
+  private checked = "";
   private knownLeader: string | null = null;
   /** Per state machine, the log index of its `due` command in flight (one at a time). */
   private readonly dueIndex = new Map<string, number>();
@@ -57,8 +60,26 @@ export class ReplicatedLog implements Module {
     return this.ctx.config.consensus.voters > 0;
   }
 
-  private get tickMs(): number {
-    return Math.max(10, Math.floor(this.ctx.config.failure.heartbeatMs / 2));
+  /** Act on evidence rather than timers (older configs lack the field: on). */
+  private get fast(): boolean {
+    return this.ctx.config.consensus.fastFailover !== false;
+  }
+
+  /**
+   * The log's timing: its own configuration in ms (older swarms' configs lack it: the defaults apply).
+   * The log's clock runs slower on a slow platform (Lifeguard's local health, applied to Raft): a tick
+   * lasts longer by the share of an election timeout that measured alarm lateness and call round trips
+   * could eat, so a loaded machine makes elections slower, never a reason for one.
+   */
+  private get timing(): { tickMs: number; electionTicks: number } {
+    const c = this.ctx.config.consensus;
+    const heartbeatMs = c.heartbeatMs ?? 3000;
+    const electionMs = c.electionMs ?? 10_000;
+    const base = Math.max(1, heartbeatMs / HEARTBEAT_TICKS);
+    const p = this.ctx.platform();
+    const slackMs = 2 * p.alarmLateP99Ms + 2 * p.callP99Ms;
+    const scale = Math.min(MAX_SLOWDOWN, 1 + slackMs / electionMs);
+    return { tickMs: base * scale, electionTicks: Math.max(2 * HEARTBEAT_TICKS, Math.round(electionMs / base)) };
   }
 
   machine<T extends StateMachine>(name: string): T | null {
@@ -77,6 +98,9 @@ export class ReplicatedLog implements Module {
     // Persist the initial configuration, so a restart knows who votes.
     this.ctx.persist({ op: "put", key: "snap", value: snap });
     this.start({ term: 0, vote: null, commit: 0 }, snap, [], 0);
+    // A new swarm elects its leader now, not after an election timeout: its first write is coming.
+    // Safe, since every log is empty; the candidate keeps asking voters that are not up yet.
+    if (this.fast && config.voters[0] === this.ctx.self) this.absorb(this.raft!.campaign());
   }
 
   restore(p: Persisted): void {
@@ -102,14 +126,17 @@ export class ReplicatedLog implements Module {
     for (const [name, m] of this.machines) m.load(smRows.get(name) ?? new Map());
     const applied = (p.rows.get("applied") as number | undefined) ?? snap.index;
     this.start(hard, snap, entries, applied);
+    // It voted for itself in its last term: it was a candidate or the leader, and a restart lost that.
+    // Campaign now; its followers grant it (a leader that lost its leadership holds no lease).
+    if (this.fast && hard.vote === this.ctx.self && hard.term > 0) this.absorb(this.raft!.campaign());
   }
 
   private start(hard: HardState, snap: SnapshotMeta, entries: Entry[], applied: number): void {
-    this.epoch = this.ctx.now();
-    this.ticksDone = 0;
+    this.countedAt = this.ctx.now();
+    this.carryMs = 0;
     this.applied = applied;
     this.raft = new Raft(
-      { id: this.ctx.self, electionTicks: ELECTION_TICKS, heartbeatTicks: HEARTBEAT_TICKS, rng: this.ctx.rng },
+      { id: this.ctx.self, electionTicks: this.timing.electionTicks, heartbeatTicks: HEARTBEAT_TICKS, rng: this.ctx.rng },
       { hard, snapshot: snap, entries, applied },
     );
     this.absorb(this.raft.ready());
@@ -133,15 +160,22 @@ export class ReplicatedLog implements Module {
 
   receive(env: Envelope): void {
     if (!this.raft) return;
+    // Time first, as etcd's ticker does: the time before this message counts before the message can
+    // reset a timer (a heartbeat arriving long after the last tick must not leave that time to be
+    // counted again after the reset).
+    this.advance(this.ctx.now(), this.ctx.lateMs());
     this.absorb(this.raft.step(env.from, env.msg as RaftMsg));
   }
 
-  tick(now: number): void {
+  /**
+   * Count the time since the last tick, but not the time this agent was not running: an alarm that
+   * fired `lateMs` late counts one tick for its lateness at most. A loaded machine then makes elections
+   * slower, never a reason for a healthy quiet swarm to elect (Lifeguard's point, applied to Raft).
+   */
+  tick(now: number, lateMs: number): void {
     const raft = this.raft;
     if (!raft) return;
-    const due = Math.floor((now - this.epoch) / this.tickMs) - this.ticksDone;
-    for (let i = 0; i < Math.min(due, MAX_CATCHUP_TICKS); i++) this.absorb(raft.tick());
-    if (due > 0) this.ticksDone += due;
+    this.advance(now, lateMs);
     if (raft.role !== "leader") return;
     this.reconfigure();
     // One due command (an expiry sweep) per machine in the log at a time: until it is applied, another
@@ -155,12 +189,21 @@ export class ReplicatedLog implements Module {
     }
   }
 
+  private advance(now: number, lateMs: number): void {
+    const { tickMs } = this.timing;
+    const counted = Math.max(0, now - this.countedAt - Math.max(0, lateMs - tickMs)) + this.carryMs;
+    this.countedAt = now;
+    const ticks = Math.floor(counted / tickMs);
+    this.carryMs = counted - ticks * tickMs;
+    if (ticks > 0) this.absorb(this.raft!.tick(ticks));
+  }
+
   nextDeadline(): number | null {
     const raft = this.raft;
     if (!raft) return null;
     let d: number | null = null;
     const ticks = raft.ticksUntilAction();
-    if (ticks !== null) d = this.epoch + (this.ticksDone + ticks) * this.tickMs;
+    if (ticks !== null) d = this.countedAt + Math.max(1, Math.ceil(ticks * this.timing.tickMs - this.carryMs));
     if (raft.role === "leader") {
       for (const [name, m] of this.machines) {
         const t = !this.duePending(name) && m.nextDue ? m.nextDue() : null;
@@ -178,6 +221,27 @@ export class ReplicatedLog implements Module {
     raft.forgetLeader(c.after.id);
     const live = raft.configuration().voters.filter((v) => v !== c.after.id && this.ctx.members.member(v)?.status === "alive");
     if (live.sort()[0] === this.ctx.self) this.absorb(raft.campaign());
+  }
+
+  /**
+   * The request path is a failure detector: a call to the leader failed (a forward, an answer). Forget
+   * it (its lease no longer blocks pre-votes here), ask the voters to check it — each probes it, and a
+   * voter whose probe fails forgets it too — and if this is the first live voter, campaign now. A leader
+   * that is fine answers the probes, keeps its followers, and the PreVote fails: a flaky link cannot
+   * depose a healthy leader.
+   */
+  onCall(r: CallResult): void {
+    const raft = this.raft;
+    if (!raft || !this.fast || r.ok || r.to !== raft.leader || raft.role === "leader") return;
+    raft.forgetLeader(r.to);
+    this.ctx.log("info", "leader_unreachable", { leader: r.to, term: raft.term });
+    const key = `${raft.term}/${r.to}`;
+    if (this.checked !== key) {
+      this.checked = key;
+      this.absorb(raft.reportUnreachable(r.to));
+    }
+    const first = raft.configuration().voters.filter((v) => v !== r.to && this.ctx.members.member(v)?.status !== "dead").sort()[0];
+    if (first === this.ctx.self) this.absorb(raft.campaign());
   }
 
   // ---- commands -----------------------------------------------------------------------------
