@@ -57,6 +57,8 @@ export interface MemberView {
 export interface AgentStats {
   alarms: number;
   peerCalls: number;
+  /** Peer calls by module and message type (`membership.ping`, `raft.app`, …). */
+  callsByType: Record<string, number>;
   peerCallFailures: number;
   rowsWritten: number;
   chaosDropped: number;

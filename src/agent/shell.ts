@@ -17,6 +17,8 @@ export const NO_CHAOS: ChaosState = { crashed: false, groups: null, dropRate: 0 
 export interface ShellStats {
   alarms: number;
   peerCalls: number;
+  /** Peer calls by module and message type (`membership.ping`, `raft.app`, …): where the bill goes. */
+  callsByType: Record<string, number>;
   peerCallFailures: number;
   chaosDropped: number;
   since: number;
@@ -37,7 +39,7 @@ export class Shell {
   node: Node | null = null;
   chaos: ChaosState = { ...NO_CHAOS };
   readonly waiters = new Waiters();
-  readonly stats: ShellStats = { alarms: 0, peerCalls: 0, peerCallFailures: 0, chaosDropped: 0, since: Date.now() };
+  readonly stats: ShellStats = { alarms: 0, peerCalls: 0, callsByType: {}, peerCallFailures: 0, chaosDropped: 0, since: Date.now() };
   private scheduledAlarm: number | null = null;
 
   constructor(
@@ -96,6 +98,8 @@ export class Shell {
       return;
     }
     this.stats.peerCalls++;
+    const kind = `${e.mod}.${e.mod === "raft" ? (e.msg as { type: string }).type : e.type}`;
+    this.stats.callsByType[kind] = (this.stats.callsByType[kind] ?? 0) + 1;
     const t0 = Date.now();
     let replies: unknown[] | null = null;
     try {

@@ -73,6 +73,9 @@ export const MIGRATIONS: Array<string | ((sql: SqlStorage) => void)> = [
   },
 ];
 
+/** The schema the migrations above arrive at, for a brand-new object. */
+const CURRENT_SCHEMA = `CREATE TABLE IF NOT EXISTS rows (mod TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (mod, key)) WITHOUT ROWID`;
+
 export class RowStore {
   rowsWritten = 0;
   constructor(private readonly storage: DurableObjectStorage) {}
@@ -81,10 +84,20 @@ export class RowStore {
     return this.storage.sql;
   }
 
-  /** Bring the schema up to date, one migration per transaction. */
+  /**
+   * Bring the schema up to date, one migration per transaction. A brand-new object gets today's schema
+   * at once (nothing to migrate); one written by an earlier release walks the migrations from its version.
+   */
   migrate(upTo = MIGRATIONS.length): void {
     this.sql.exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`);
     const row = this.sql.exec<{ version: number }>(`SELECT version FROM schema_version`).toArray()[0];
+    if (!row && upTo === MIGRATIONS.length) {
+      this.storage.transactionSync(() => {
+        this.sql.exec(CURRENT_SCHEMA);
+        this.sql.exec(`INSERT INTO schema_version (version) VALUES (?)`, MIGRATIONS.length);
+      });
+      return;
+    }
     let version = row?.version ?? 0;
     if (!row) this.sql.exec(`INSERT INTO schema_version (version) VALUES (0)`);
     while (version < upTo) {

@@ -24,7 +24,7 @@ export const DEFAULT_CONFIG: SwarmConfig = {
   maxAgents: 12,
   gossip: { intervalMs: 3000, fanout: 3, eager: true },
   failure: { heartbeatMs: 3000, timeoutMs: 10000 },
-  consensus: { threshold: 0.67, voters: 5, snapshotEvery: 500, heartbeatMs: 3000, electionMs: 10_000, fastFailover: true },
+  consensus: { threshold: 0.67, voters: 5, snapshotEvery: 500, heartbeatMs: 5000, electionMs: 15_000, fastFailover: true },
 };
 
 /** Hard limits every config must satisfy (the router validates requests against these too). */

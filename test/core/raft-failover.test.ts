@@ -155,3 +155,40 @@ describe("raft: failover on evidence, not timers", () => {
     expect(b.nodes.get("n3")!.role).not.toBe("follower");
   });
 });
+
+describe("raft: what an idle log costs", () => {
+  test("a learner hears a new commit index at the next heartbeat, and otherwise only every 30 heartbeats", () => {
+    const cfg = { voters: ["v1", "v2", "v3"], learners: ["l1"] };
+    const nodes = new Map<string, Raft>();
+    for (const id of [...cfg.voters, ...cfg.learners]) {
+      nodes.set(id, new Raft({ id, electionTicks: 10, heartbeatTicks: 2, rng: new Rng(1) }, initialPersisted(cfg)));
+    }
+    const toLearner: number[] = [];
+    let tick = 0;
+    const deliver = (from: string, r: Ready) => {
+      const q = r.messages.map((m) => ({ from, ...m }));
+      while (q.length) {
+        const m = q.shift()!;
+        if (m.to === "l1" && m.msg.type === "app") toLearner.push(tick);
+        q.push(...nodes.get(m.to)!.step(m.from, m.msg).messages.map((x) => ({ from: m.to, ...x })));
+      }
+    };
+    deliver("v1", nodes.get("v1")!.campaign());
+    const leader = nodes.get("v1")!;
+    expect(leader.role).toBe("leader");
+    const beat = () => (tick++, deliver("v1", leader.tick(1)));
+    for (let i = 0; i < 200; i++) beat(); // settle: 100 heartbeats
+    toLearner.length = 0;
+    const r = leader.propose("x")!;
+    deliver("v1", r.ready);
+    const committedAt = tick;
+    expect(leader.commit).toBe(r.index);
+    for (let i = 0; i < 120; i++) beat(); // 60 heartbeats
+    // The entry itself, then the commit index at the first heartbeat after it — then idle beats only.
+    const after = toLearner.filter((t) => t > committedAt);
+    expect(after[0]).toBeLessThanOrEqual(committedAt + 2);
+    expect(nodes.get("l1")!.commit).toBe(r.index);
+    expect(after.length).toBeLessThanOrEqual(1 + 2);
+    expect(after.length).toBeGreaterThanOrEqual(2); // at least one idle beat in 60 heartbeats
+  });
+});

@@ -63,8 +63,6 @@ type Event =
   | { t: number; seq: number; kind: "answered"; node: string; env: Envelope; ms: number }
   | { t: number; seq: number; kind: "call"; fn: () => void };
 
-/** Replies that ride back inline on the request's RPC in the Durable Object shell (not billed twice). */
-const INLINE_REPLIES = new Set(["ack", "join_ack", "sync_ack"]);
 
 export class Simulator {
   readonly rng: Rng;
@@ -239,12 +237,13 @@ export class Simulator {
       this.handle(node, node.core.called({ to: e.env.to, mod: e.env.mod, type: e.env.type, ok: false, ms: e.ms }, this.now));
     } else {
       this.mix(2, e.t, node.id, e.env.type + e.env.from);
-      this.handle(node, node.core.receive(e.env, this.now));
+      // What it sends back to the sender rides inline on the sender's call (the shell's rule): not a call of its own.
+      this.handle(node, node.core.receive(e.env, this.now), e.env.from);
     }
   }
 
   /** The shell's job: persist (counting rows), then send, then re-arm the one alarm. */
-  handle(node: SimNode, fx: Effects): void {
+  handle(node: SimNode, fx: Effects, replyTo?: string): void {
     const before = node.disk.rowsWritten;
     node.disk.apply(fx.writes);
     node.bill.rowsWritten += node.disk.rowsWritten - before;
@@ -257,9 +256,14 @@ export class Simulator {
     }
     for (const obs of this.onEffects) obs(node, fx);
     if (this.checkInvariants) this.check(node, fx);
-    for (const env of fx.send) this.transmit(node, env);
+    for (const env of fx.send) this.transmit(node, env, env.to === replyTo);
     const deadline = fx.nextDeadline;
-    if (deadline !== node.alarmAt) {
+    // The shell's alarm policy: inside an alarm's run (its exchanges) the alarm is set exactly, once at
+    // the end; any other input only moves it earlier — a later deadline leaves the alarm to fire early,
+    // do nothing (ticks are idempotent) and re-arm, which is cheaper than a row written per input.
+    const inAlarmRun = this.now <= node.billWindowUntil;
+    const keep = !inAlarmRun && deadline !== null && node.alarmAt !== null && node.alarmAt > this.now && node.alarmAt <= deadline;
+    if (deadline !== node.alarmAt && !keep) {
       node.gen++;
       node.alarmAt = deadline;
       if (deadline !== null) {
@@ -283,19 +287,19 @@ export class Simulator {
     return s && s.length ? s[this.rng.int(s.length)] : 0;
   }
 
-  private transmit(from: SimNode, env: Envelope): void {
-    if (!INLINE_REPLIES.has(env.type)) from.bill.peerCalls++;
+  private transmit(from: SimNode, env: Envelope, inline: boolean): void {
+    if (!inline) from.bill.peerCalls++;
     if (this.linkDown(from.id, env.to)) return;
     if (this.rng.chance(this.net.loss)) return;
     const target = this.nodes.get(env.to);
-    if (target && !target.core && !INLINE_REPLIES.has(env.type)) {
+    if (target && !target.core && !inline) {
       // A crashed agent's Durable Object refuses the call at once: the caller sees the failure (a
       // partition, by contrast, loses envelopes silently).
       const rtt = 2 * this.delay();
       this.push({ t: this.now + rtt, seq: this.seq++, kind: "refused", node: from.id, env, ms: rtt });
       return;
     }
-    if (this.net.reportCalls && target?.core && !INLINE_REPLIES.has(env.type)) {
+    if (this.net.reportCalls && target?.core && !inline) {
       const rtt = 2 * this.delay();
       this.push({ t: this.now + rtt, seq: this.seq++, kind: "answered", node: from.id, env, ms: rtt });
     }

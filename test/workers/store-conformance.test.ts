@@ -97,6 +97,8 @@ describe("schema migration", () => {
   test("storage written by the first releases (tables per kind of state) moves into the row table intact", async () => {
     await withStore("conformance/legacy", (store, state) => {
       const sql = state.storage.sql;
+      const shape = () => JSON.stringify(sql.exec(`PRAGMA table_info(rows)`).toArray()) + JSON.stringify(sql.exec(`PRAGMA index_list(rows)`).toArray());
+      const fresh = shape(); // a brand-new object got today's schema directly
       // Back to an empty database at schema 0, then the shipped migrations 1–3 only.
       sql.exec(`DROP TABLE rows`);
       sql.exec(`UPDATE schema_version SET version = 0`);
@@ -118,6 +120,7 @@ describe("schema migration", () => {
       store.migrate();
       const tables = sql.exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name`).toArray().map((r) => r.name);
       expect(tables).toEqual(["rows", "schema_version"]);
+      expect(shape()).toBe(fresh); // migrating forward arrives at the same table a new object starts with
       expect(store.get("shell", "chaos")).toEqual({ crashed: false, groups: null, dropRate: 0 });
       const r = Node.restore((mod, cold) => store.load(mod, cold), 100, new Rng(3))!;
       const v = r.node.view() as any;

@@ -9,14 +9,19 @@
 // `log:<index>` (entries after the snapshot), `applied` (how far the state machines applied), and each
 // state machine's rows under `sm:<name>:`. Term, vote and entries are in these rows — written in the
 // same transaction as everything else of the input — before any message that depends on them is sent.
+import { DEFAULT_CONFIG } from "../config";
 import type { CallResult, Context, Envelope, InitOptions, MemberChange, Module, Persisted } from "../protocol";
 import { num, prefixEnd } from "../store";
 import { Raft, type Entry, type HardState, type RaftConfig, type RaftMsg, type Ready, type SnapshotMeta } from "./raft";
 import { asSmCommand, asSnapshotData, type StateMachine } from "./statemachine";
 import { validRaftMsg } from "./validate";
 
-/** Raft counts time in ticks: a heartbeat interval is this many (the granularity of vote retries). */
-export const HEARTBEAT_TICKS = 10;
+/**
+ * Raft counts time in ticks: a heartbeat interval is this many. A tick is also how often a candidate
+ * re-asks voters that have not answered (100 ms at the default heartbeat); ticks cost nothing when idle
+ * (the alarm is set for the next action, not for every tick).
+ */
+export const HEARTBEAT_TICKS = 30;
 /** The most a slow platform may stretch the log's timing. */
 const MAX_SLOWDOWN = 4;
 const LOG = "log:";
@@ -73,8 +78,8 @@ export class ReplicatedLog implements Module {
    */
   private get timing(): { tickMs: number; electionTicks: number } {
     const c = this.ctx.config.consensus;
-    const heartbeatMs = c.heartbeatMs ?? 3000;
-    const electionMs = c.electionMs ?? 10_000;
+    const heartbeatMs = c.heartbeatMs ?? DEFAULT_CONFIG.consensus.heartbeatMs;
+    const electionMs = c.electionMs ?? DEFAULT_CONFIG.consensus.electionMs;
     const base = Math.max(1, heartbeatMs / HEARTBEAT_TICKS);
     const p = this.ctx.platform();
     const slackMs = 2 * p.alarmLateP99Ms + 2 * p.callP99Ms;

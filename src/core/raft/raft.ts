@@ -24,8 +24,11 @@
 //  - `tick(n)` advances n ticks at once, so the shell can count only the time it was running.
 import type { Rng } from "../rng";
 
-/** Learners get an empty append (the commit index) only every this many heartbeats when idle. */
-const LEARNER_BEAT_EVERY = 10;
+/**
+ * An idle learner gets an empty append only every this many heartbeats (it never campaigns, so it needs
+ * no lease); a learner that has not been told the latest commit index gets it at the next heartbeat.
+ */
+const LEARNER_BEAT_EVERY = 30;
 
 export interface RaftConfig {
   voters: string[];
@@ -125,6 +128,8 @@ interface Progress {
   next: number;
   inflight: boolean;
   active: boolean;
+  /** The commit index last sent to it. */
+  sentCommit: number;
 }
 
 export class Raft {
@@ -451,7 +456,7 @@ export class Raft {
     this.electionElapsed = 0;
     this.progress = new Map();
     for (const p of this.members()) {
-      if (p !== this.id) this.progress.set(p, { match: 0, next: this.lastIndex() + 1, inflight: false, active: true });
+      if (p !== this.id) this.progress.set(p, { match: 0, next: this.lastIndex() + 1, inflight: false, active: true, sentCommit: 0 });
     }
     this.out.events.push(`${this.id} became leader at term ${this.term}`);
     // Thesis §6.4: commit a no-op of our own term so the commit index (and ReadIndex) is current.
@@ -524,7 +529,8 @@ export class Raft {
         // appends when there is something to append, and an empty one now and then — a quiet swarm
         // should not pay a call per learner per heartbeat.
         const voter = this.config.voters.includes(id);
-        if (voter || p.match < this.lastIndex() || this.learnerBeat % LEARNER_BEAT_EVERY === 0) this.sendAppend(id, voter ? ctx : 0);
+        const behind = p.match < this.lastIndex() || p.sentCommit < this.commit;
+        if (voter || behind || this.learnerBeat % LEARNER_BEAT_EVERY === 0) this.sendAppend(id, voter ? ctx : 0);
       }
     }
   }
@@ -558,6 +564,7 @@ export class Raft {
     const prevIndex = p.next - 1;
     const entries = this.entriesFrom(p.next, this.maxBatch);
     p.inflight = entries.length > 0;
+    p.sentCommit = this.commit;
     this.send(to, {
       type: "app", term: this.term, prevIndex, prevTerm: this.termAt(prevIndex) ?? 0, entries, commit: this.commit, ctx,
     });
@@ -755,7 +762,7 @@ export class Raft {
     if (this.role !== "leader") return;
     for (const id of this.members()) {
       if (id !== this.id && !this.progress.has(id)) {
-        this.progress.set(id, { match: 0, next: this.lastIndex(), inflight: false, active: true });
+        this.progress.set(id, { match: 0, next: this.lastIndex(), inflight: false, active: true, sentCommit: 0 });
       }
     }
     for (const id of Array.from(this.progress.keys())) if (!this.members().includes(id)) this.progress.delete(id);
