@@ -34,10 +34,11 @@
 // evidence only proves member → me. For voters the tracker also needs me → voter: every agent publishes a
 // *hearing report* — the members it has not heard from within the window — and relays the latest report
 // of each voter with the digest. A voter counts as reachable when its news is fresh *and* (a recent round
-// trip with it, or its fresh report does not list me). In a one-way cut (A hears B, B does not hear A),
+// trip with it, or its fresh report does not list me; a report that newly lists me is believed one round
+// later, time for the reach probe it triggers to answer). In a one-way cut (A hears B, B does not hear A),
 // B learns nothing from A at all, and A learns from the voters' reports that they do not hear it.
 //
-// The mode (see `decide`): with Raft voters, a side may write iff it reaches a quorum of them (the API
+// The mode (see `evaluate`): with Raft voters, a side may write iff it reaches a quorum of them (the API
 // contract's rule). A voter quorum is exactly what a Raft commit needs, so this never lets through
 // anything Raft would not commit, and because two disjoint sides cannot both hold a quorum, at most one
 // side is writable once the window has passed. A side that holds the voter quorum but a minority of the
@@ -55,13 +56,13 @@
 // The bound: every agent whose side holds no voter quorum is read-only within R = staleRounds + 1 rounds
 // of the partition (default staleRounds = hops + 1, so R = hops + 2; 12 agents: hops 3, R = 5), plus the
 // transit time of the messages already in flight; a one-way cut that only the voters' reports reveal
-// takes up to hops + 1 rounds more for the report to arrive. Rounds are the probe period in force when the
+// takes up to hops + 1 rounds more (the report's trip, and its one round of grace). Rounds are the probe period in force when the
 // partition began (a quiet swarm stretches its rounds up to 3×, and the window with them).
 //
 // Episodes (for `partitionRecoveryMs`): an episode starts when the mode goes read-only or the reachable
-// members have been half or fewer for a round; it ends when the mode is read-write and every member not known dead is
-// reachable (voters both ways). Recovery is measured from the first sign of the heal this agent can see (a member lost when
-// the episode began coming back, after the last such loss) to the end.
+// members have been half or fewer for a round; it ends when the mode is read-write and every member not
+// known dead is reachable (voters both ways). Recovery is measured from the first sign of the heal this
+// agent can see (a member lost when the episode began coming back, after the last such loss) to the end.
 //
 // Pure: time comes in as `now`; no randomness is needed.
 import { hash32 } from "../hash";
