@@ -11,9 +11,13 @@ export function agentObjectName(swarm: string, agent: string): string {
   return `${swarm}/${agent}`;
 }
 
-/** What an agent returns instead of an answer when it is crashed (chaos) or not initialized. */
+/**
+ * What an agent returns instead of an answer when it is crashed (chaos), not initialized, or — for a
+ * write — on a read-only side of a partition (`message` then names what that side reaches).
+ */
 export interface Refusal {
-  refused: "agent_unavailable" | "agent_not_found";
+  refused: "agent_unavailable" | "agent_not_found" | "read_only";
+  message?: string;
 }
 
 export function isRefusal(x: unknown): x is Refusal {
@@ -87,8 +91,11 @@ export interface AgentView {
   stats: AgentStats;
 }
 
-/** What the router needs to enter the mesh through an agent (the full view is heavy). */
-export type AgentBrief = Pick<AgentView, "agentId" | "state" | "mode">;
+/**
+ * What the router needs to enter the mesh through an agent (the full view is heavy); `reach` says what
+ * a read-only side can reach (the message of a `503 read_only`).
+ */
+export type AgentBrief = Pick<AgentView, "agentId" | "state" | "mode"> & { reach: string | null };
 
 export interface DetectorView {
   monitor: string;

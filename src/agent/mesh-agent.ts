@@ -12,6 +12,7 @@ import type { AgentId } from "../core/ids";
 import type { Modules } from "../core/modules";
 import { INBOX_PREFIX, inboxCursor, inboxKey, type InboxEntry } from "../core/messages/log";
 import { Node } from "../core/node";
+import { describeReach } from "../core/partition/module";
 import { Rng } from "../core/rng";
 import type { Env } from "../env";
 import { listMemory, readMemory, writeMemory } from "./replicated";
@@ -81,7 +82,8 @@ export class MeshAgent extends DurableObject<Env> {
   }
 
   async brief(): Promise<AgentBrief | Refusal> {
-    return this.refusal() ?? { agentId: this.shell.self, state: this.shell.node!.meta.state, mode: this.shell.node!.mode() };
+    const node = this.shell.node;
+    return this.refusal() ?? { agentId: this.shell.self, state: node!.meta.state, mode: node!.mode(), reach: this.reach() };
   }
 
   async leave(): Promise<AgentView | Refusal> {
@@ -144,6 +146,8 @@ export class MeshAgent extends DurableObject<Env> {
   async post(from: string, to: string, body: Record<string, unknown>): Promise<{ messageId: string; recipients: string[] } | Refusal> {
     const refused = this.refusal() ?? (this.shell.node!.meta.state !== "active" ? ({ refused: "agent_unavailable" } as const) : null);
     if (refused) return refused;
+    // A message is a write: a read-only side takes none (its flood could not reach the other side anyway).
+    if (this.shell.node!.mode() === "read-only") return { refused: "read_only", message: this.reach() ?? undefined };
     const m = await this.command((mods) => mods.messages.post(from, to, body));
     const live = this.shell.node!.mods.membership.liveIds();
     return { messageId: `${m.stream}#${m.seq}`, recipients: to === "all" ? live.filter((id) => id !== from) : [to] };
@@ -233,6 +237,14 @@ export class MeshAgent extends DurableObject<Env> {
   private setChaos(c: ChaosState): void {
     this.shell.chaos = c;
     this.shell.store.apply([{ mod: "shell", op: { op: "put", key: "chaos", value: c } }]);
+  }
+
+  /** What this side of a partition reaches, when it is read-only (null when it may write). */
+  private reach(): string | null {
+    const node = this.shell.node;
+    if (!node || node.mode() !== "read-only") return null;
+    const s = node.mods.partition.status();
+    return s ? describeReach(s) : "this side cannot reach a quorum of the swarm";
   }
 
   /** Why this agent cannot answer, if it cannot (RPC returns it rather than throwing). */

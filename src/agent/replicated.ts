@@ -8,6 +8,7 @@
 import type { MemoryListReply, MemoryOp, MemoryReadReply, MemoryReply, Refusal, Unavailable } from "../contract";
 import { isRefusal } from "../contract";
 import type { KvResult, KvStore, MemCommand } from "../core/memory/kv";
+import { describeReach } from "../core/partition/module";
 import type { Shell } from "./shell";
 import { TIMEOUT } from "./waiters";
 
@@ -47,8 +48,18 @@ async function viaLeader<T>(s: Shell, leader: string | null, hops: number, deadl
   return null;
 }
 
+/** A write entering a read-only side is refused at once, naming what the side reaches (no 8 s wait for a quorum). */
+function readOnly(s: Shell): Unavailable | null {
+  const node = s.node!;
+  if (node.mode() !== "read-only") return null;
+  const st = node.mods.partition.status();
+  return { ok: false, code: "read_only", message: `Agent ${s.self} is on a side of a partition that may not write: ${st ? describeReach(st) : "no quorum in reach"}.` };
+}
+
 export async function writeMemory(s: Shell, op: MemoryOp, hops: number, deadline = Date.now() + CONSENSUS_WAIT_MS): Promise<MemoryReply> {
   if (s.node!.meta.config.consensus.voters === 0) return NO_LOG;
+  const refused = readOnly(s);
+  if (refused) return refused;
   while (Date.now() < deadline && s.node) {
     const { result: p, effects } = s.exec((m) => m.raft.propose("kv", command(op, Date.now())));
     if (p.ok) {
@@ -98,7 +109,8 @@ export function readMemory(s: Shell, ns: string, key: string, stale: boolean, ho
       ? { ok: true, found: true, value: rec.value, version: rec.version, stale: isStale, servedBy: s.self }
       : { ok: true, found: false, stale: isStale, servedBy: s.self };
   };
-  if (stale || s.node!.meta.config.consensus.voters === 0) return local(true);
+  // A read-only side serves its own copy, marked stale: it cannot confirm it is current.
+  if (stale || s.node!.meta.config.consensus.voters === 0 || s.node!.mode() === "read-only") return local(true);
   return linearizable(s, hops, () => local(false), (stub) => stub.memRead(ns, key, false, hops + 1));
 }
 
@@ -106,6 +118,6 @@ export function listMemory(
   s: Shell, ns: string, prefix: string, limit: number, cursor: string | null, stale: boolean, hops: number,
 ): Promise<MemoryListReply> | MemoryListReply {
   const local = (isStale: boolean): MemoryListReply => ({ ok: true, ...kv(s).list(ns, prefix, limit, cursor, Date.now()), stale: isStale });
-  if (stale || s.node!.meta.config.consensus.voters === 0) return local(true);
+  if (stale || s.node!.meta.config.consensus.voters === 0 || s.node!.mode() === "read-only") return local(true);
   return linearizable(s, hops, () => local(false), (stub) => stub.memList(ns, prefix, limit, cursor, false, hops + 1));
 }

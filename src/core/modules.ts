@@ -5,6 +5,7 @@ import { Health } from "./health/module";
 import { Membership } from "./membership/swim";
 import { KvStore } from "./memory/kv";
 import { Messages } from "./messages/log";
+import { Partition } from "./partition/module";
 import type { Context } from "./protocol";
 import { ReplicatedLog } from "./raft/module";
 
@@ -13,6 +14,7 @@ export function buildModules(ctx: (mod: string) => Context) {
     raft: new ReplicatedLog(ctx("raft"), [new KvStore()]),
     membership: new Membership(ctx("membership")),
     messages: new Messages(ctx("messages")),
+    partition: new Partition(ctx("partition")),
     health: new Health(ctx("health")),
   };
 }

@@ -11,7 +11,7 @@ import type { AgentId } from "./ids";
 import { buildModules, type Modules } from "./modules";
 import {
   emptyEffects, WIRE_VERSION, type CallResult, type Context, type Effects, type Envelope, type InitOptions, type LogEvent,
-  type MemberChange, type Module, type Persisted, type StoreOp, type SyncDelegate,
+  type MemberChange, type Module, type Persisted, type PiggybackDelegate, type StoreOp, type SyncDelegate,
 } from "./protocol";
 import type { Rng } from "./rng";
 
@@ -45,6 +45,8 @@ export class Node {
   private readonly list: Module[];
   private readonly byName: Map<string, Module>;
   private readonly delegatesFor = new Map<string, ReadonlyMap<string, SyncDelegate>>();
+  private readonly piggybacksFor = new Map<string, ReadonlyMap<string, PiggybackDelegate>>();
+  private readonly board = new Map<string, unknown>();
   private readonly lastHeard = new Map<string, number>();
   private out: Effects = emptyEffects();
   private now: number;
@@ -58,9 +60,9 @@ export class Node {
     this.list = Object.values(this.mods);
     this.byName = new Map(this.list.map((m) => [m.name, m]));
     for (const m of this.list) {
-      const others = new Map<string, SyncDelegate>();
-      for (const o of this.list) if (o !== m && o.sync) others.set(o.name, o.sync);
-      this.delegatesFor.set(m.name, others);
+      const others = this.list.filter((o) => o !== m);
+      this.delegatesFor.set(m.name, new Map(others.flatMap((o) => (o.sync ? [[o.name, o.sync] as const] : []))));
+      this.piggybacksFor.set(m.name, new Map(others.flatMap((o) => (o.piggyback ? [[o.name, o.piggyback] as const] : []))));
     }
   }
 
@@ -161,8 +163,6 @@ export class Node {
     return this.flush();
   }
 
-  // ---- queries ------------------------------------------------------------------------------
-
   /** Read-only when any module says so (the most restrictive answer wins). */
   mode(): "read-write" | "read-only" {
     return this.list.some((m) => m.mode?.() === "read-only") ? "read-only" : "read-write";
@@ -187,8 +187,6 @@ export class Node {
     for (const m of this.list) for (const [k, v] of Object.entries(m.counters?.() ?? {})) out[`${m.name}.${k}`] = v;
     return out;
   }
-
-  // ---- plumbing -----------------------------------------------------------------------------
 
   /** Each module's context. Its random stream is forked from the agent's on first use (modules that never draw cost none). */
   private context(mod: string, root: Rng): Context {
@@ -218,6 +216,9 @@ export class Node {
       output: (key, value) => node.out.outputs.push({ mod, key, value }),
       log: (level, event, fields) => node.log(level, mod, event, fields),
       delegates: () => node.delegatesFor.get(mod)!,
+      piggybacks: () => node.piggybacksFor.get(mod)!,
+      publish: (key, value) => void node.board.set(key, value),
+      fact: <T>(key: string) => node.board.get(key) as T | undefined,
       heardAt: (id) => node.lastHeard.get(id),
       heard: (id) => void node.lastHeard.set(id, node.now),
       changed: (c: MemberChange) => {

@@ -111,6 +111,16 @@ export interface SyncDelegate {
   validData(x: unknown): boolean;
 }
 
+/**
+ * State another module wants on every probe (memberlist's `NodeMeta`/piggyback): attached to SWIM's
+ * pings and acks, which cross every overlay link each round anyway — so it costs no extra call.
+ */
+export interface PiggybackDelegate {
+  attach(to: string): unknown;
+  take(from: AgentId, data: unknown): void;
+  valid(x: unknown): boolean;
+}
+
 /** How the platform treats this agent lately (Lifeguard's local health): p99s of the latest samples. */
 export interface PlatformHealth {
   /** How late alarms fired against the deadline asked for. */
@@ -147,6 +157,14 @@ export interface Context {
   log(level: LogEvent["level"], event: string, fields?: Record<string, unknown>): void;
   /** Anti-entropy delegates of the other modules, by module name. */
   delegates(): ReadonlyMap<string, SyncDelegate>;
+  /** Piggyback delegates of the other modules, by module name. */
+  piggybacks(): ReadonlyMap<string, PiggybackDelegate>;
+  /**
+   * Facts a module publishes for the others (`raft.voters`, `membership.periodMs`), read by name: the
+   * one way a module learns another's state without importing it.
+   */
+  publish(key: string, value: unknown): void;
+  fact<T>(key: string): T | undefined;
   /** Report membership changes so every module can react (called by the membership module). */
   changed(c: MemberChange): void;
   /** When anything (any module's envelope, or a relayed ack) was last heard from `id`. */
@@ -191,6 +209,7 @@ export interface Module {
   /** The agent is leaving gracefully / was shut down. */
   onLeave?(): void;
   readonly sync?: SyncDelegate;
+  readonly piggyback?: PiggybackDelegate;
   /** Counters for stats and metrics. */
   counters?(): Record<string, number>;
   /** This module's part of the agent's view (`GET …/agents/:id`). */

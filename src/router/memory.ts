@@ -42,11 +42,11 @@ function pathKey(req: IRequest): string {
   return key;
 }
 
-async function entry(req: IRequest, env: Env): Promise<{ swarmId: string; view: AgentBrief }> {
+async function entry(req: IRequest, env: Env, write = false, read = false): Promise<{ swarmId: string; view: AgentBrief }> {
   const swarmId = pathId(req.params.swarmId, "swarmId");
   const rec = await getSwarm(env, swarmId);
   if (rec.agents.length === 0) throw new ApiError(503, "no_quorum", `Swarm ${swarmId} has no agents.`);
-  return { swarmId, view: await entryBrief(env, req, rec) };
+  return { swarmId, view: await entryBrief(env, req, rec, { write, read }) };
 }
 
 function failed(r: { ok: false; code: string; message: string }): ApiError {
@@ -58,10 +58,7 @@ export async function putMemory(req: IRequest, env: Env): Promise<Response> {
   const key = pathKey(req);
   parse(z.strictObject({}), queryParams(req), "query");
   const body = parse(PutMemory, await readJson(req));
-  const { swarmId, view } = await entry(req, env);
-  if (view.mode === "read-only") {
-    throw new ApiError(503, "read_only", `Agent ${view.agentId} is on the minority side of a partition: writes are refused.`);
-  }
+  const { swarmId, view } = await entry(req, env, true);
   let r: MemoryReply | Refusal;
   try {
     r = await agentStub(env, swarmId, view.agentId).memWrite({ op: "put", ns, key, value: body.value, ttlSeconds: body.ttlSeconds });
@@ -77,10 +74,7 @@ export async function deleteMemory(req: IRequest, env: Env): Promise<Response> {
   const ns = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
   parse(z.strictObject({}), queryParams(req), "query");
-  const { swarmId, view } = await entry(req, env);
-  if (view.mode === "read-only") {
-    throw new ApiError(503, "read_only", `Agent ${view.agentId} is on the minority side of a partition: writes are refused.`);
-  }
+  const { swarmId, view } = await entry(req, env, true);
   let r: MemoryReply | Refusal;
   try {
     r = await agentStub(env, swarmId, view.agentId).memWrite({ op: "del", ns, key });
@@ -97,7 +91,7 @@ export async function getMemory(req: IRequest, env: Env): Promise<Response> {
   const ns = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
   const q = parse(ReadQuery, queryParams(req), "query");
-  const { swarmId, view } = await entry(req, env);
+  const { swarmId, view } = await entry(req, env, false, true);
   let r: MemoryReadReply | Refusal;
   try {
     r = await agentStub(env, swarmId, view.agentId).memRead(ns, key, q.consistency === "stale");
@@ -115,7 +109,7 @@ export async function listMemory(req: IRequest, env: Env): Promise<Response> {
   const q = parse(ListQuery, queryParams(req), "query");
   const limit = q.limit === undefined ? 100 : Number(q.limit);
   if (limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000.", { field: "query.limit" });
-  const { swarmId, view } = await entry(req, env);
+  const { swarmId, view } = await entry(req, env, false, true);
   let r: MemoryListReply | Refusal;
   try {
     r = await agentStub(env, swarmId, view.agentId).memList(ns, q.prefix ?? "", limit, q.cursor ?? null, q.consistency === "stale");

@@ -50,6 +50,7 @@ export function agentError(err: unknown, agentId: string): ApiError {
   if (isRefusal(err) && err.refused === "agent_not_found") {
     return notFound(`Agent ${agentId} has not been initialized or was purged.`);
   }
+  if (isRefusal(err) && err.refused === "read_only") return readOnlyError(agentId, err.message ?? null);
   if (isRefusal(err)) {
     return new ApiError(503, "agent_unavailable", `Agent ${agentId} is not answering (crashed or restarting).`, {
       agentId,
@@ -83,16 +84,29 @@ export async function entryAgent(env: Env, request: Request, rec: SwarmRecord): 
   return enter(env, request, rec, (stub) => stub.view());
 }
 
-/** Like entryAgent, but only what a request needs to go through the agent (no membership table). */
-export async function entryBrief(env: Env, request: Request, rec: SwarmRecord): Promise<AgentBrief> {
-  return enter(env, request, rec, (stub) => stub.brief());
+/**
+ * Like entryAgent, but only what a request needs to go through the agent (no membership table). For a
+ * write the router is partition-aware: it prefers an agent on a side that may write, tries others when
+ * the one it tried is read-only, and never sends the write into a read-only side (`503 read_only`,
+ * naming what that side reaches). With `X-Mesh-Via` it enters there, as a client next to that agent would.
+ */
+export async function entryBrief(env: Env, request: Request, rec: SwarmRecord, opts: { write?: boolean; read?: boolean } = {}): Promise<AgentBrief> {
+  // A read also prefers a writable side (there it is linearizable); a read-only side answers it stale.
+  const b = await enter<AgentBrief>(env, request, rec, (stub) => stub.brief() as Promise<AgentBrief | Refusal>, opts.write === true || opts.read === true);
+  if (opts.write && b.mode === "read-only") throw readOnlyError(b.agentId, b.reach);
+  return b;
 }
 
-async function enter<T extends { state: string }>(
+export function readOnlyError(agentId: string, reach: string | null): ApiError {
+  return new ApiError(503, "read_only", `Agent ${agentId} is on a side of a partition that may not write${reach ? `: ${reach}` : ""}.`, { agentId });
+}
+
+async function enter<T extends { state: string; mode?: string }>(
   env: Env,
   request: Request,
   rec: SwarmRecord,
   call: (stub: ReturnType<typeof agentStub>) => Promise<T | Refusal>,
+  preferWritable = false,
 ): Promise<T> {
   const via = request.headers.get("x-mesh-via");
   if (via !== null) {
@@ -106,14 +120,21 @@ async function enter<T extends { state: string }>(
     }
     return unwrap<T>(r, via);
   }
+  let readOnly: T | null = null;
   for (const id of shuffled(rec.agents).slice(0, 5)) {
     try {
       const v = await call(agentStub(env, rec.swarmId, id));
-      if (!isRefusal(v) && v.state === "active") return v;
+      if (isRefusal(v) || v.state !== "active") continue;
+      if (preferWritable && v.mode === "read-only") {
+        readOnly ??= v;
+        continue;
+      }
+      return v;
     } catch {
       // try the next one
     }
   }
+  if (readOnly) return readOnly; // every agent tried is on a read-only side: the caller answers 503 read_only
   throw new ApiError(503, "no_quorum", `No agent of swarm ${rec.swarmId} answered.`);
 }
 

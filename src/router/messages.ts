@@ -64,7 +64,8 @@ export async function postMessage(req: IRequest, env: Env): Promise<Response> {
       last = err;
     }
   }
-  if (candidates.length === 1) throw agentError(last, candidates[0]);
+  // A single origin, or every origin tried is on a read-only side: that agent's answer is the answer.
+  if (candidates.length === 1 || (isRefusal(last) && last.refused === "read_only")) throw agentError(last, candidates[0]);
   throw new ApiError(503, "no_quorum", `No agent of swarm ${swarmId} accepted the message.`);
 }
 

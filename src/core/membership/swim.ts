@@ -89,6 +89,12 @@ export class Membership implements Module, MembershipView {
   private readonly suspicionCheckAt = new Map<string, number>();
   /** Suspicions whose check was already deferred once for a late tick. */
   private readonly suspicionGraced = new Set<string>();
+  /**
+   * Serf's reconnect, with back-off: members believed dead are tried again (a push-pull sync) one round
+   * after their death, then 2, 4, 8 … rounds, up to the anti-entropy cadence — a partition that heals
+   * soon is noticed within rounds, a member that stays dead costs little. `since`: when it was buried.
+   */
+  private readonly reconnect = new Map<string, { at: number; stepMs: number; since: number }>();
   private readonly eager = new Map<string, Member>();
   private seq: number;
   private nextProbeAt: number;
@@ -180,9 +186,11 @@ export class Membership implements Module, MembershipView {
 
   validate(env: Envelope): string | null {
     const d = this.ctx.delegates();
+    const p = this.ctx.piggybacks();
     return validateMembership(env, {
       digest: (mod, v) => d.get(mod)?.validDigest(v) ?? false,
       data: (mod, v) => d.get(mod)?.validData(v) ?? false,
+      piggyback: (mod, v) => p.get(mod)?.valid(v) ?? false,
     });
   }
 
@@ -252,10 +260,12 @@ export class Membership implements Module, MembershipView {
         for (const [mod, data] of Object.entries(msg.ext ?? {})) this.ctx.delegates().get(mod)?.merge(data, env.from);
         return;
       case "ping":
+        this.takePiggybacks(env.from, msg.ext);
         for (const m of msg.updates) this.merge(m, env.from);
-        this.ctx.send(env.from, "ack", { seq: msg.seq, updates: this.piggyback(env.from) });
+        this.ctx.send(env.from, "ack", { seq: msg.seq, updates: this.rumorsFor(env.from), ...this.piggybacksFor(env.from) });
         return;
       case "ack": {
+        this.takePiggybacks(env.from, msg.ext);
         for (const m of msg.updates) this.merge(m, env.from);
         const p = this.probes.get(msg.seq);
         if (p) {
@@ -266,14 +276,14 @@ export class Membership implements Module, MembershipView {
         const r = this.relays.get(msg.seq);
         if (r) {
           this.relays.delete(msg.seq);
-          this.ctx.send(r.requester, "ack", { seq: r.seq, updates: [] });
+          this.ctx.send(r.requester, "ack", { seq: r.seq, updates: [], ...this.piggybacksFor(r.requester) });
         }
         return;
       }
       case "ping_req": {
         const seq = ++this.seq;
         this.relays.set(seq, { requester: env.from, seq: msg.seq, deadline: this.ctx.now() + 2 * this.probeTimeoutMs });
-        this.ctx.send(msg.target, "ping", { seq, updates: this.piggyback(msg.target) });
+        this.ctx.send(msg.target, "ping", { seq, updates: this.rumorsFor(msg.target), ...this.piggybacksFor(msg.target) });
         return;
       }
     }
@@ -395,16 +405,6 @@ export class Membership implements Module, MembershipView {
     return counted ? Math.round((this.liveIds().length / counted) * 1000) / 1000 : 1;
   }
 
-  /**
-   * Read-write while this agent holds a majority of the members it knows live (the seed's
-   * PartitionHandler: fewer than half reachable → read-only). `left` members do not count.
-   */
-  mode(): "read-write" | "read-only" {
-    let counted = 0;
-    for (const m of this.members.values()) if (m.status !== "left") counted++;
-    return this.liveIds().length * 2 > counted ? "read-write" : "read-only";
-  }
-
   /** The current round interval multiplier (1 = configured cadence; grows while the swarm is quiet). */
   stretch(): number {
     return Math.min(TUNING.maxStretch, 1 + 0.5 * Math.floor(this.quietRounds / TUNING.quietRoundsPerStep));
@@ -462,6 +462,8 @@ export class Membership implements Module, MembershipView {
     this.changedThisRound = false;
     const period = this.config.failure.heartbeatMs * this.stretch();
     this.nextProbeAt = now + period;
+    this.ctx.publish("membership.periodMs", period);
+    this.reconnectRound(now, period);
     for (const p of this.peers()) {
       if (this.probing.has(p)) continue;
       // Heard from it within this round (it pinged us, or answered): the link is known good.
@@ -477,9 +479,29 @@ export class Membership implements Module, MembershipView {
     this.nextSyncAt = now + Math.floor(every * (0.5 + this.ctx.rng.next()));
     const [to] = this.random(1);
     if (to) this.sendSync(to);
-    const dead: string[] = [];
-    for (const m of this.members.values()) if (m.status === "dead") dead.push(m.id);
-    if (dead.length && this.ctx.rng.chance(0.5)) this.sendSync(dead[this.ctx.rng.int(dead.length)]);
+  }
+
+  /**
+   * One reconnect attempt per round at most: a buried member heard from since its burial first (it is
+   * back: sync now), else one whose back-off ran out.
+   */
+  private reconnectRound(now: number, period: number): void {
+    if (this.reconnect.size === 0) return;
+    const cap = TUNING.syncEveryRounds * this.config.gossip.intervalMs * this.stretch();
+    let pick: string | null = null;
+    for (const [id, r] of this.reconnect) {
+      if ((this.ctx.heardAt(id) ?? -Infinity) > r.since) {
+        pick = id;
+        break;
+      }
+      if (pick === null && r.at <= now) pick = id;
+    }
+    if (pick === null) return;
+    const r = this.reconnect.get(pick)!;
+    r.stepMs = Math.min(cap, Math.max(period, 2 * r.stepMs));
+    r.at = now + r.stepMs;
+    r.since = now;
+    this.sendSync(pick);
   }
 
   private sendSync(to: string): void {
@@ -526,7 +548,7 @@ export class Membership implements Module, MembershipView {
     this.probes.set(seq, { target, stage: "direct", deadline: now + this.probeTimeoutMs, final });
     this.probing.set(target, seq);
     this.stats.pings++;
-    this.ctx.send(target, "ping", { seq, updates: this.piggyback(target) });
+    this.ctx.send(target, "ping", { seq, updates: this.rumorsFor(target), ...this.piggybacksFor(target) });
   }
 
   private expireProbes(now: number): void {
@@ -687,6 +709,9 @@ export class Membership implements Module, MembershipView {
       this.suspicionCheckAt.delete(next.id);
       this.suspicionGraced.delete(next.id);
     }
+    if (next.status === "dead") {
+      if (!this.reconnect.has(next.id)) this.reconnect.set(next.id, { at: now + this.config.failure.heartbeatMs, stepMs: 0, since: now });
+    } else this.reconnect.delete(next.id);
   }
 
   private spread(m: Member): void {
@@ -707,11 +732,26 @@ export class Membership implements Module, MembershipView {
   }
 
   /** Updates to ride on a ping/ack to `to`; a suspected target gets its own record (Lifeguard's buddy system). */
-  private piggyback(to: string): Member[] {
+  private rumorsFor(to: string): Member[] {
     const out = this.rumors.take(TUNING.maxPiggyback, to).map(cloneMember);
     const t = this.members.get(to);
     if (t && (t.status === "suspect" || t.status === "dead")) out.unshift(cloneMember(t));
     return out;
+  }
+
+  /** Other modules' state for a ping or ack to `to` (as `ext`; nothing when no module piggybacks). */
+  private piggybacksFor(to: string): { ext?: Record<string, unknown> } {
+    const p = this.ctx.piggybacks();
+    if (p.size === 0) return {};
+    const ext: Record<string, unknown> = {};
+    for (const [mod, d] of p) ext[mod] = d.attach(to);
+    return { ext };
+  }
+
+  private takePiggybacks(from: AgentId, ext: Record<string, unknown> | undefined): void {
+    if (!ext) return;
+    const p = this.ctx.piggybacks();
+    for (const [mod, data] of Object.entries(ext)) p.get(mod)?.take(from, data);
   }
 
   private invalidate(): void {

@@ -20,10 +20,13 @@ export interface SyncAck {
 }
 /** Step 3: the records (and other modules' data) the other side lacks. */
 export interface SyncPush { type: "sync_push"; records: Member[]; ext?: Record<string, unknown> }
-/** SWIM direct probe; carries piggybacked updates (and the target's own record when suspected). */
-export interface Ping { type: "ping"; seq: number; updates: Member[] }
+/**
+ * SWIM direct probe; carries piggybacked updates (and the target's own record when suspected), and other
+ * modules' piggybacked state in `ext`.
+ */
+export interface Ping { type: "ping"; seq: number; updates: Member[]; ext?: Record<string, unknown> }
 /** Answer to a ping (direct, or relayed back by the agent that probed on our behalf). */
-export interface Ack { type: "ack"; seq: number; updates: Member[] }
+export interface Ack { type: "ack"; seq: number; updates: Member[]; ext?: Record<string, unknown> }
 /** SWIM indirect probe: "please ping `target` for me and relay its ack with my `seq`". */
 export interface PingReq { type: "ping_req"; seq: number; target: AgentId }
 
@@ -65,6 +68,7 @@ function validExt(x: unknown, check: (mod: string, v: unknown) => boolean): bool
 export interface ExtCheckers {
   digest(mod: string, v: unknown): boolean;
   data(mod: string, v: unknown): boolean;
+  piggyback(mod: string, v: unknown): boolean;
 }
 
 /** Why a membership envelope is malformed, or null. */
@@ -91,7 +95,7 @@ export function validateMembership(e: Record<string, unknown>, ext: ExtCheckers)
       return validMembers(e.records) && validExt(e.ext, ext.data) ? null : "bad sync_push";
     case "ping":
     case "ack":
-      return isNat(e.seq) && validMembers(e.updates) ? null : `bad ${e.type}`;
+      return isNat(e.seq) && validMembers(e.updates) && validExt(e.ext, ext.piggyback) ? null : `bad ${e.type}`;
     case "ping_req":
       return isNat(e.seq) && isId(e.target) ? null : "bad ping_req";
     default:

@@ -19,7 +19,7 @@
 // 7-side of a 5|7 split holds ≥ 3 of them in C(5,3)C(7,4) + C(5,4)C(7,3) + C(5,5)C(7,2) = 350 + 175 + 21
 // = 546 of the 792 splits (68.9%), for every placement. Placement only matters for *correlated* splits:
 // along creation order (where `first` is worst) or along the ring (where `spread` is best).
-import { hash32 } from "../hash";
+import { rankByHash, VOTER_SEED } from "../hash";
 import { hamiltonianCycle } from "../topology/overlay";
 import { Rng } from "../rng";
 
@@ -29,7 +29,6 @@ export type PlacementStrategy =
   | { kind: "spread"; voters: number }
   | { kind: "all"; cap: number; odd?: boolean };
 
-const VOTER_SEED = 0x766f7465; // independent of the overlay's rings: a hashed voter set is not an arc of the cycle
 
 export function strategyName(s: PlacementStrategy): string {
   if (s.kind === "all") return s.cap >= 1000 ? `all${s.odd === false ? "" : " (odd)"}` : `all≤${s.cap}${s.odd === false ? " (even allowed)" : ""}`;
@@ -59,11 +58,9 @@ export function placeVoters(s: PlacementStrategy, members: readonly string[]): s
   return byHash(uniq).slice(0, count).sort();
 }
 
+// Independent of the overlay's rings: a hashed voter set is not an arc of the cycle.
 function byHash(ids: readonly string[]): string[] {
-  return ids
-    .map((id) => ({ id, h: hash32(id, VOTER_SEED) }))
-    .sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    .map((x) => x.id);
+  return rankByHash(ids, VOTER_SEED);
 }
 
 export const quorumOf = (voters: number): number => Math.floor(voters / 2) + 1;

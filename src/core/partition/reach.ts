@@ -27,7 +27,7 @@
 // *reach probe*: a plain ping whose missing ack suspects no one). That happens in a partition (the
 // overlay restricted to one side may be disconnected, so news within a side needs those direct calls) and
 // after failures; it backs off exponentially per member (three tries in the round before its news
-// expires, then 1, 2, 4, 8, 16 rounds), so a long partition costs a handful of calls per unreachable
+// expires, then 1, 2, 4, 4, … rounds), so a long partition costs a call per 4 rounds per unreachable
 // member, not one per round.
 //
 // Direction matters for writes (my request must reach the leader, its answer must come back). Inbound
@@ -703,8 +703,8 @@ export class ReachTracker {
 
 /** Hubs of a swarm without voters: a few members every agent agrees on (first by hash). */
 export const HUBS = 5;
-/** Longest pause between two reach probes of a member that stays unreachable (the heal is seen by SWIM's own probes and the digests). */
-export const MAX_BACKOFF_ROUNDS = 16;
+/** Longest pause between two reach probes of a member that stays unreachable: how long a healed partition can go unnoticed here (the probes cost a call per unreachable member per 4 rounds). */
+export const MAX_BACKOFF_ROUNDS = 4;
 const HUB_SEED = 0x68756273;
 
 function hubsOf(members: readonly string[]): string[] {

@@ -10,6 +10,7 @@
 // state machine's rows under `sm:<name>:`. Term, vote and entries are in these rows — written in the
 // same transaction as everything else of the input — before any message that depends on them is sent.
 import { DEFAULT_CONFIG } from "../config";
+import { rankByHash, VOTER_SEED } from "../hash";
 import type { CallResult, Context, Envelope, InitOptions, MemberChange, Module, Persisted } from "../protocol";
 import { num, prefixEnd } from "../store";
 import { Raft, type Entry, type HardState, type RaftConfig, type RaftMsg, type Ready, type SnapshotMeta } from "./raft";
@@ -50,6 +51,7 @@ export class ReplicatedLog implements Module {
   /** The (term, leader) this agent already asked the voters to check (once each). */
   private checked = "";
   private knownLeader: string | null = null;
+  private publishedVoters = "";
   /** Per state machine, the log index of its `due` command in flight (one at a time). */
   private readonly dueIndex = new Map<string, number>();
   /** Confirmed reads waiting for the state machines to catch up to their index. */
@@ -96,16 +98,18 @@ export class ReplicatedLog implements Module {
   init(o: InitOptions): void {
     if (!this.enabled) return;
     // Agents created together agree on the first voters; a joiner starts empty and is added by the leader.
-    const roster = o.roster ?? [];
+    // Voters are placed by hash, not creation order: the agents created first are a correlated group
+    // (a split along creation order would leave their side with every vote — see the placement study).
+    const ranked = rankByHash(o.roster ?? [], VOTER_SEED);
     const v = this.ctx.config.consensus.voters;
-    const config: RaftConfig = { voters: roster.slice(0, v), learners: roster.slice(v) };
+    const config: RaftConfig = { voters: ranked.slice(0, v).sort(), learners: ranked.slice(v).sort() };
     const snap: SnapshotMeta = { index: 0, term: 0, config };
     // Persist the initial configuration, so a restart knows who votes.
     this.ctx.persist({ op: "put", key: "snap", value: snap });
     this.start({ term: 0, vote: null, commit: 0 }, snap, [], 0);
     // A new swarm elects its leader now, not after an election timeout: its first write is coming.
     // Safe, since every log is empty; the candidate keeps asking voters that are not up yet.
-    if (this.fast && config.voters[0] === this.ctx.self) this.absorb(this.raft!.campaign());
+    if (this.fast && ranked[0] === this.ctx.self && v > 0) this.absorb(this.raft!.campaign());
   }
 
   restore(p: Persisted): void {
@@ -317,7 +321,8 @@ export class ReplicatedLog implements Module {
       else if (m.status === "dead" || m.status === "left") gone.add(m.id);
     }
     const { voters, learners } = raft.configuration();
-    const healthyLearner = learners.filter((l) => alive.has(l)).sort()[0];
+    // A promotion takes the healthy learner first in the voters' hash order (placement stays by hash).
+    const healthyLearner = rankByHash(learners.filter((l) => alive.has(l)), VOTER_SEED)[0];
     const deadVoter = voters.filter((v) => gone.has(v)).sort()[0];
     let next: RaftConfig | null = null;
     let why = "";
@@ -422,6 +427,11 @@ export class ReplicatedLog implements Module {
     for (const ev of r.events) {
       if (ev.includes("became leader")) this.stats.elections++;
       ctx.log(ev.includes("pre-campaign") ? "debug" : "info", "raft", { detail: ev });
+    }
+    const voters = raft.configuration().voters;
+    if (voters.join(",") !== this.publishedVoters) {
+      this.publishedVoters = voters.join(",");
+      ctx.publish("raft.voters", voters);
     }
     if (raft.leader !== this.knownLeader) {
       this.knownLeader = raft.leader;
