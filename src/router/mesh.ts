@@ -76,28 +76,42 @@ export async function viewOf(env: Env, swarm: string, agent: string): Promise<Ag
 }
 
 /**
- * The agent a request enters the mesh through: `X-Mesh-Via` when given (a client next to that agent),
- * otherwise a live agent picked at random, trying others if it does not answer.
+ * How a request enters the mesh: `via` is the raw `X-Mesh-Via` value (a client next to that agent),
+ * validated here, where the contract checks it (after the swarm is known). Without it the router picks
+ * a live agent.
  */
-export async function entryAgent(env: Env, request: Request, rec: SwarmRecord): Promise<AgentView> {
-  return enter(env, request, rec, (stub) => stub.view());
+export interface EntryOptions {
+  via?: string | null;
+}
+
+/**
+ * The agent a request enters the mesh through: `via` when given, otherwise a live agent picked at
+ * random, trying others if it does not answer.
+ */
+export async function entryAgent(env: Env, rec: SwarmRecord, opts: EntryOptions = {}): Promise<AgentView> {
+  return enter(env, rec, opts.via ?? null, (stub) => stub.view());
 }
 
 /** Like entryAgent, but only what a request needs to go through the agent (no membership table). */
-export async function entryBrief(env: Env, request: Request, rec: SwarmRecord): Promise<AgentBrief> {
-  return enter(env, request, rec, (stub) => stub.brief());
+export async function entryBrief(env: Env, rec: SwarmRecord, opts: EntryOptions = {}): Promise<AgentBrief> {
+  return enter(env, rec, opts.via ?? null, (stub) => stub.brief());
+}
+
+/** A valid `X-Mesh-Via` naming a member of the swarm, or a 400/404. */
+export function checkVia(rec: SwarmRecord, via: string): string {
+  if (!ID_PATTERN.test(via)) throw badRequest("X-Mesh-Via must be an agent id.", { field: "header.x-mesh-via" });
+  requireMember(rec, via);
+  return via;
 }
 
 async function enter<T extends { state: string }>(
   env: Env,
-  request: Request,
   rec: SwarmRecord,
+  via: string | null,
   call: (stub: ReturnType<typeof agentStub>) => Promise<T | Refusal>,
 ): Promise<T> {
-  const via = request.headers.get("x-mesh-via");
   if (via !== null) {
-    if (!ID_PATTERN.test(via)) throw badRequest("X-Mesh-Via must be an agent id.", { field: "header.x-mesh-via" });
-    requireMember(rec, via);
+    checkVia(rec, via);
     let r: T | Refusal;
     try {
       r = await call(agentStub(env, rec.swarmId, via));
