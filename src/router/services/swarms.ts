@@ -6,8 +6,7 @@
 import { isRefusal, type AgentView, type ChaosCommand, type MemberView, type Refusal } from "../../contract";
 import type { SwarmHealth, SwarmRecord } from "../../agent/registry";
 import { resolveConfig, type SwarmConfig } from "../../core/config";
-import type { MemberStatus } from "../../core/membership/member";
-import { supersedes, type Member } from "../../core/membership/member";
+import { supersedes, type Member, type MemberStatus } from "../../core/membership/member";
 import { analyze, undirected, type TopologyStats } from "../../core/topology/analysis";
 import type { Env } from "../../env";
 import { ApiError, badRequest } from "../errors";
