@@ -424,6 +424,11 @@ describe("MCP tool errors", () => {
     const empty = ok(await call(client, "swarm_init", { swarmId: "mcp-empty", agents: 0 }), "swarm_init empty");
     expect(empty.agents).toEqual([]);
     expect(ok(await call(client, "swarm_status", {}), "status of the empty one").agents).toEqual([]);
+    // The snapshot the bad calls were checked with does see changes like these (it is not blind).
+    const after = await snapshot();
+    expect(after).not.toEqual(before);
+    expect((after.swarms[ROOMY] as any).roster).toContain("worker-1");
+    expect(after.listing.map((s: any) => s.swarmId)).toEqual(expect.arrayContaining(["mcp-fresh", "mcp-empty"]));
   });
 });
 
