@@ -39,7 +39,9 @@ export type Behaviour =
   | "bad-sig"
   | "replay"
   | "wrong-digest"
-  | "vc-liar";
+  | "vc-liar"
+  /** Driven by a test: its core runs, `script` decides what it sends (the test may `inject` more). */
+  | "scripted";
 
 export const BEHAVIOURS: Behaviour[] = ["twins", "silent", "silent-leader", "equivocate", "forge", "bad-sig", "replay", "wrong-digest", "vc-liar"];
 
@@ -167,6 +169,10 @@ export class PbftHarness {
   readonly commitDelays: number[] = [];
   /** A hook for tests: return false to drop a message (scripted scenarios). */
   filter: ((f: { from: string; to: string; msg: PbftMsg | Reply; time: number }) => boolean) | null = null;
+  /** For "scripted" byzantine replicas: rewrite what its core sends (return the messages to send). */
+  script: ((inst: { id: string; core: Pbft | null }, out: Outbound[]) => Outbound[]) | null = null;
+  /** Messages a test injected (its filter may let only these through for a replica). */
+  readonly injected = new WeakSet<object>();
   maxViewSeen = 0;
   crashed = new Set<string>();
   /** Signature work is deterministic per (immutable) message object: a broadcast is signed once, and each object verified once. */
@@ -300,6 +306,13 @@ export class PbftHarness {
     }
   }
 
+  /** Send a message as replica `from` (signed with its key, nested own items included). */
+  inject(from: string, to: string, msg: PbftMsg): void {
+    const signed = signOutgoing(msg, from, (payload) => this.keys.sign(from, payload));
+    this.injected.add(signed);
+    this.post(from, to, signed);
+  }
+
   /** Requests issued and not yet answered by f+1 matching replies. */
   outstanding(): number {
     return this.clients.filter((c) => c.out).length;
@@ -407,6 +420,7 @@ export class PbftHarness {
     const rng = this.rng;
     const out: Sendable[] = [];
     if (b.has("silent")) return out;
+    if (b.has("scripted")) return this.script ? this.script(inst, msgs) : msgs;
     for (const o of msgs) {
       let msg = o.msg;
       if (b.has("silent-leader") && (msg.type === "pre-prepare" || msg.type === "new-view")) continue;

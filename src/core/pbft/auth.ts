@@ -105,11 +105,17 @@ export function unsignedOwnItems(msg: PbftMsg | Reply, self: string): { copy: Pb
 
 /** The shell's outgoing step with a synchronous signer: sign every unsigned item `self` authored (nested ones included). */
 export function signOutgoing<M extends PbftMsg | Reply>(msg: M, self: string, sign: (payload: string) => string): M {
-  let needed = false;
+  let count = 0;
+  let top = false;
   visit(msg, (signer, item) => {
-    if (signer === self && item.sig === undefined) needed = true;
+    if (signer === self && item.sig === undefined) {
+      if (item === msg) top = true;
+      count++;
+    }
   });
-  if (!needed) return msg;
+  if (count === 0) return msg;
+  // The common case (a replica's own vote): only the message itself, no deep copy needed.
+  if (top && count === 1 && msg.type !== "request") return { ...msg, sig: sign(canonical(msg)) };
   const { copy, items } = unsignedOwnItems(msg, self);
   for (const it of items) it.target.sig = sign(it.payload);
   return copy as M;

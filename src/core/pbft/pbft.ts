@@ -71,9 +71,7 @@ export interface PbftGuards {
   joinOnWeakQuorum: boolean;
   /** Accept a valid NEW-VIEW for a later view than the one being changed to, and hand it to laggers (rejoin after a missed view change). */
   adoptLaterNewView: boolean;
-  /** min-s is the highest proven stable checkpoint in V (§4.4; see planNewView). */
-  newViewHighestCheckpoint: boolean;
-  /** A VIEW-CHANGE's stable checkpoint must come with 2f+1 matching CHECKPOINTs. */
+  /** A VIEW-CHANGE's stable checkpoint must come with 2f+1 matching CHECKPOINTs: min-s is proven (§4.4; see planNewView). */
   checkpointProofs: boolean;
   /** A VIEW-CHANGE's prepared certificates must hold 2f matching PREPAREs from backups. */
   preparedCertProofs: boolean;
@@ -88,7 +86,6 @@ export const DEFAULT_GUARDS: PbftGuards = {
   retransmitViewChange: true,
   joinOnWeakQuorum: true,
   adoptLaterNewView: true,
-  newViewHighestCheckpoint: true,
   checkpointProofs: true,
   preparedCertProofs: true,
   requestTimer: true,
@@ -284,7 +281,6 @@ export class Pbft {
     this.cfg = {
       replicas: this.replicas, f: this.f, quorum: this.quorum, checkpointInterval: this.k, logWindow: this.L, maxBatch: this.maxBatch,
       genesisDigest: this.genesisDigest, checkpointProofs: this.guards.checkpointProofs, preparedCertProofs: this.guards.preparedCertProofs,
-      newViewHighestCheckpoint: this.guards.newViewHighestCheckpoint,
     };
     if (persisted) this.restoreFrom(persisted);
     else {
@@ -953,6 +949,7 @@ export class Pbft {
     this.seqAssigned = Math.max(this.stable.seq, this.lastExec);
     const primary = this.primary() === this.id;
     for (const e of plan.entries) {
+      // Below our own stable checkpoint the seq is settled (2f+1 vouch for the state there): never vote on it again.
       if (!this.inWindow(e.seq)) continue;
       const slot = this.slot(e.seq);
       this.acceptPrePrepare(slot, nv.view, e.digest, e.batch);
@@ -990,15 +987,16 @@ export class Pbft {
   }
 
   /**
-   * Receiver-based retransmission (TOCS): a replica that waits for something and has made no progress
-   * for a status period multicasts STATUS; so does one that saw evidence it is behind. Under load with
-   * progress, and when idle (but for the slow idle beacon), no STATUS is sent.
+   * Receiver-based retransmission (TOCS): a replica that waits for something (or saw evidence that it is
+   * behind) and has made no progress for a status period multicasts STATUS. Under load with progress,
+   * and when idle (but for the slow idle beacon), no STATUS is sent.
    */
   private maybeStatus(): void {
     if (this.now - this.lastStatusSent < this.statusTicks) return;
-    const stuck = this.now - this.lastProgressAt >= this.statusTicks && this.pending();
-    if (stuck || this.behind) this.sendStatus();
-    else if (this.idleStatusTicks > 0 && this.now - this.lastStatusSent >= this.idleStatusTicks && !this.pending()) this.sendStatus();
+    const quiet = this.now - this.lastProgressAt >= this.statusTicks;
+    const pending = this.pending();
+    if (quiet && (pending || this.behind)) this.sendStatus();
+    else if (this.idleStatusTicks > 0 && this.now - this.lastStatusSent >= this.idleStatusTicks && !pending) this.sendStatus();
   }
 
   private sendStatus(): void {
@@ -1126,7 +1124,10 @@ export class Pbft {
     }
     for (const s of this.slots.keys()) if (s > this.seqAssigned && this.slots.get(s)!.ppView === this.view) this.seqAssigned = s;
     this.seqAssigned = Math.max(this.seqAssigned, this.stable.seq, this.lastExec);
-    if (!this.active && this.myViewChange) this.viewChanges.set(this.id, this.myViewChange);
+    if (!this.active && this.myViewChange) {
+      this.viewChanges.set(this.id, this.myViewChange);
+      if (!this.guards.viewChangeTimerAfterQuorum) this.viewChangeTimerStart = this.now;
+    }
     if (this.stable.seq > this.lastExec) {
       this.fetchCandidate = { seq: this.stable.seq, digest: this.stable.digest, since: this.now, sources: this.stable.proof.map((c) => c.replica).filter((r) => r !== this.id) };
     }

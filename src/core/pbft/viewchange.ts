@@ -18,7 +18,6 @@ export interface QuorumConfig {
   /** Guards that tests can switch off to show what they protect (see PbftGuards in pbft.ts). */
   checkpointProofs: boolean;
   preparedCertProofs: boolean;
-  newViewHighestCheckpoint: boolean;
 }
 
 export function primaryOf(cfg: { replicas: readonly string[] }, view: number): string {
@@ -87,16 +86,15 @@ export interface NewViewPlan {
  * Compute min-s, max-s and O from V (§4.4). For each seq in (min-s, max-s]: the batch of the
  * certificate with the highest view in V, or the null request when no VIEW-CHANGE reports one.
  *
- * min-s must be the *highest* checkpoint in V whose stability is proven (guard `newViewHighestCheckpoint`,
- * Fabric #1111 is the kind of confusion it prevents). A lower one would make the new primary re-decide
- * seqs that some replicas already garbage-collected: their VIEW-CHANGEs no longer carry certificates
- * for them, so O could fill them with null requests although they committed (a reordering).
+ * min-s is the highest stable checkpoint in V — each one proven by 2f+1 CHECKPOINTs (validViewChange):
+ * an unproven claim would let one byzantine replica move every correct replica's low watermark to a
+ * state no correct replica has (guard `checkpointProofs`; Fabric #1111 was a confusion of checkpoint sets
+ * in this computation). Seqs at or below min-s are not re-decided: the state at min-s already holds them.
  */
 export function planNewView(cfg: QuorumConfig, vcs: readonly ViewChange[]): NewViewPlan {
   let pick = vcs[0];
   for (const vc of vcs) {
-    const better = cfg.newViewHighestCheckpoint ? vc.stable.seq > pick.stable.seq : vc.stable.seq < pick.stable.seq;
-    if (better) pick = vc;
+    if (vc.stable.seq > pick.stable.seq) pick = vc;
   }
   const minS = pick.stable.seq;
   const best = new Map<number, PreparedCert>();
