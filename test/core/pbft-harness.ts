@@ -153,6 +153,8 @@ export class PbftHarness {
   /** Counters. */
   readonly counts = {
     sent: new Map<string, number>(),
+    /** Replica-to-replica messages by type (requests forwarded by backups included; client traffic not). */
+    replicaToReplicaByType: new Map<string, number>(),
     replicaToReplica: 0,
     delivered: 0,
     dropped: 0,
@@ -323,7 +325,10 @@ export class PbftHarness {
   private post(from: string, to: string, msg: PbftMsg | Reply): void {
     const k = msg.type;
     this.counts.sent.set(k, (this.counts.sent.get(k) ?? 0) + 1);
-    if (this.nodes.has(from.split("#")[0]) && this.nodes.has(to)) this.counts.replicaToReplica++;
+    if (this.nodes.has(from.split("#")[0]) && this.nodes.has(to)) {
+      this.counts.replicaToReplica++;
+      this.counts.replicaToReplicaByType.set(k, (this.counts.replicaToReplicaByType.get(k) ?? 0) + 1);
+    }
     if (this.rng.chance(this.opts.dropRate)) {
       this.counts.dropped++;
       return;

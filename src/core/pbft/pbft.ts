@@ -219,8 +219,10 @@ export class Pbft {
   private waiting = new Map<string, Waiting>();
   /** Requests in pre-prepares of the current view not executed yet (the primary does not propose them again). */
   private assigned = new Set<string>();
-  /** The latest VIEW-CHANGE of each replica for a view ≥ the current one. */
-  private viewChanges = new Map<string, ViewChange>();
+  /** VIEW-CHANGEs received, per replica, by view (views ≥ the current one; a few per replica). */
+  private viewChanges = new Map<string, Map<number, ViewChange>>();
+  /** The last view this replica was active in. */
+  private lastActiveView = 0;
 
   private now = 0;
   private requestTimerStart: number | null = null;
@@ -874,8 +876,8 @@ export class Pbft {
     this.myViewChange = vc;
     this.newView = null;
     this.metaDirty = true;
-    for (const [r, m] of this.viewChanges) if (m.view < v) this.viewChanges.delete(r);
-    this.viewChanges.set(this.id, vc);
+    this.pruneViewChanges();
+    this.storeViewChange(vc);
     this.requestTimerStart = null;
     // §4.5.2: the timer starts when 2f+1 VIEW-CHANGEs for v are in (checkViewChangeQuorum), not now —
     // a replica that alone suspects the primary must not march through views on its own.
@@ -892,21 +894,44 @@ export class Pbft {
       if (this.guards.adoptLaterNewView && this.active && this.newView && this.rateOk(`nv:${m.replica}`)) this.send(m.replica, this.newView);
       return;
     }
-    const had = this.viewChanges.get(m.replica);
-    if (had && had.view >= m.view) return;
+    if (this.viewChanges.get(m.replica)?.has(m.view)) return;
     if (!validViewChange(this.cfg, m)) return this.reject(`invalid view-change from ${m.replica}`);
-    this.viewChanges.set(m.replica, m);
+    this.storeViewChange(m);
     if (this.guards.joinOnWeakQuorum) {
       // §4.5.2: f+1 VIEW-CHANGEs from others for views above ours include a correct replica's: join the smallest.
-      const above = Array.from(this.viewChanges.values()).filter((v) => v.replica !== this.id && v.view > this.view);
-      if (above.length >= this.f + 1) this.startViewChange(Math.min(...above.map((v) => v.view)));
+      const above: number[] = [];
+      for (const [r, byView] of this.viewChanges) {
+        if (r === this.id) continue;
+        const views = Array.from(byView.keys()).filter((v) => v > this.view);
+        if (views.length) above.push(Math.min(...views));
+      }
+      if (above.length >= this.f + 1) this.startViewChange(Math.min(...above));
     }
     this.checkViewChangeQuorum();
   }
 
+  private storeViewChange(m: ViewChange): void {
+    let byView = this.viewChanges.get(m.replica);
+    if (!byView) this.viewChanges.set(m.replica, (byView = new Map()));
+    byView.set(m.view, m);
+    // A few per replica, the lowest views (a byzantine replica announcing ever higher views changes nothing).
+    if (byView.size > 3) byView.delete(Math.max(...byView.keys()));
+  }
+
+  private pruneViewChanges(): void {
+    for (const [r, byView] of this.viewChanges) {
+      for (const v of byView.keys()) if (v < this.view || (v === this.view && this.active)) byView.delete(v);
+      if (!byView.size) this.viewChanges.delete(r);
+    }
+  }
+
   private checkViewChangeQuorum(): void {
     if (this.active) return;
-    const forView = Array.from(this.viewChanges.values()).filter((v) => v.view === this.view);
+    const forView: ViewChange[] = [];
+    for (const byView of this.viewChanges.values()) {
+      const vc = byView.get(this.view);
+      if (vc) forView.push(vc);
+    }
     if (forView.length < this.quorum) return;
     if (this.viewChangeTimerStart === null) this.viewChangeTimerStart = this.now;
     if (this.primary() === this.id) this.sendNewView(forView);
@@ -936,13 +961,14 @@ export class Pbft {
   private enterView(nv: NewView, plan: NewViewPlan): void {
     this.view = nv.view;
     this.active = true;
+    this.lastActiveView = nv.view;
     this.lastProgressAt = this.now;
     this.myViewChange = null;
     this.newView = nv;
     this.metaDirty = true;
     this.viewChangeTimerStart = null;
     this.stats.newViewsEntered++;
-    for (const [r, m] of this.viewChanges) if (m.view <= nv.view) this.viewChanges.delete(r);
+    this.pruneViewChanges();
     this.out.events.push(`${this.id} entered view ${nv.view} (min-s ${plan.minS}, max-s ${plan.maxS})`);
     if (plan.minS > this.stable.seq) this.makeStable(plan.minS, plan.minSDigest, plan.minSProof);
     this.assigned.clear();
@@ -1031,6 +1057,13 @@ export class Pbft {
         if (bulky) this.send(to, this.newView);
       } else if (!this.active && this.myViewChange && this.guards.retransmitViewChange) this.send(to, this.myViewChange);
     }
+    // It is stuck changing to a view we have moved past without being active since: it still needs our
+    // VIEW-CHANGE for that view to gather its 2f+1 (PBFT's liveness argument assumes that message is
+    // eventually delivered, §4.5.2; we may have stopped resending it, or lost it in a crash). It says
+    // exactly what our current one says: we have prepared nothing since our last active view.
+    if (!this.active && this.myViewChange && s.view < this.view && s.view > this.lastActiveView && !s.active && this.guards.retransmitViewChange) {
+      this.send(to, { ...this.myViewChange, view: s.view });
+    }
     if (!bulky) return this.resendInFlight(s);
     // Checkpoints: the proof of our stable checkpoint, if it has not got there.
     if (s.stable < this.stable.seq) for (const c of this.stable.proof) this.send(to, c);
@@ -1077,7 +1110,8 @@ export class Pbft {
 
   private meta(): PbftMeta {
     return {
-      view: this.view, active: this.active, viewChange: this.myViewChange, newView: this.newView, lastExec: this.lastExec, genesisDigest: this.genesisDigest,
+      view: this.view, active: this.active, viewChange: this.myViewChange, lastActiveView: this.lastActiveView, newView: this.newView, lastExec: this.lastExec,
+      genesisDigest: this.genesisDigest,
     };
   }
 
@@ -1099,6 +1133,7 @@ export class Pbft {
     this.view = m.view;
     this.active = m.active;
     this.myViewChange = m.viewChange;
+    this.lastActiveView = m.lastActiveView;
     this.newView = m.newView;
     this.lastExec = m.lastExec;
     this.clients = new Map(Object.entries(p.clients));
@@ -1125,7 +1160,7 @@ export class Pbft {
     for (const s of this.slots.keys()) if (s > this.seqAssigned && this.slots.get(s)!.ppView === this.view) this.seqAssigned = s;
     this.seqAssigned = Math.max(this.seqAssigned, this.stable.seq, this.lastExec);
     if (!this.active && this.myViewChange) {
-      this.viewChanges.set(this.id, this.myViewChange);
+      this.storeViewChange(this.myViewChange);
       if (!this.guards.viewChangeTimerAfterQuorum) this.viewChangeTimerStart = this.now;
     }
     if (this.stable.seq > this.lastExec) {

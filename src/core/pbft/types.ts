@@ -243,6 +243,8 @@ export interface PbftMeta {
   active: boolean;
   /** The VIEW-CHANGE this replica sent for `view` (resent unchanged), while not active. */
   viewChange: ViewChange | null;
+  /** The last view this replica was active in (it has prepared nothing in later views). */
+  lastActiveView: number;
   /** The NEW-VIEW that started `view` (served to replicas that missed it); null in view 0. */
   newView: NewView | null;
   lastExec: number;
