@@ -84,6 +84,8 @@ interface Instance {
   /** Harness view of what this instance executed (correct replicas only). */
   lastExec: number;
   keys: Set<string>;
+  /** The highest view this instance has been active in (survives its restarts: a harness record). */
+  activeView: number;
 }
 
 interface ReplicaNode {
@@ -198,7 +200,7 @@ export class PbftHarness {
       for (let t = 0; t < (twins ? 2 : 1); t++) {
         const app = new ChainApp();
         const inst: Instance = {
-          ep: twins ? `${id}#${t}` : id, id, twin: t, core: null, app, store: { persisted: null, app: { ...app.state } }, lastExec: 0, keys: new Set(),
+          ep: twins ? `${id}#${t}` : id, id, twin: t, core: null, app, store: { persisted: null, app: { ...app.state } }, lastExec: 0, keys: new Set(), activeView: 0,
         };
         node.instances.push(inst);
       }
@@ -414,7 +416,13 @@ export class PbftHarness {
       if (o.garble && msg.type !== "request" && msg.replica === inst.id && msg.sig) msg = { ...msg, sig: `${msg.sig.slice(1)}0` };
       this.post(inst.ep, o.to, msg);
     }
-    if (inst.core && inst.core.view > this.maxViewSeen && this.isCorrect(inst.id)) this.maxViewSeen = inst.core.view;
+    if (inst.core && this.isCorrect(inst.id)) {
+      if (inst.core.view > this.maxViewSeen) this.maxViewSeen = inst.core.view;
+      if (inst.core.active && inst.core.view > inst.activeView) {
+        inst.activeView = inst.core.view;
+        this.counts.viewChanges++;
+      }
+    }
     if (this.isCorrect(inst.id)) this.checkExecution(inst, r);
   }
 
@@ -608,10 +616,9 @@ export class PbftHarness {
     return out;
   }
 
+  /** How many times a correct replica entered a new view (through a NEW-VIEW), over the run. */
   totalViewChanges(): number {
-    let v = 0;
-    for (const id of this.correctIds()) v += this.nodes.get(id)!.instances[0].core?.stats.newViewsEntered ?? 0;
-    return v;
+    return this.counts.viewChanges;
   }
 
   messagesOfType(t: string): number {
@@ -673,6 +680,7 @@ export function runPbftSeed(o: SeedRunOptions): SeedRunResult {
   const faultSteps = o.faultSteps ?? 400;
   const primaryCrashAt = 50 + rng.int(Math.max(1, faultSteps - 150));
   let primaryCrashed: string | null = null;
+  let primaryIsolated: string | null = null;
   const result = (violation: string | null, live: boolean): SeedRunResult => ({
     seed: o.seed, n: o.n, violation, live, viewChanges: h.totalViewChanges(), completed: h.counts.completed, behaviours: used,
     badSignatures: h.counts.badSignature, stateTransfers: h.counts.stateTransfers, ticks: h.time,
@@ -680,13 +688,16 @@ export function runPbftSeed(o: SeedRunOptions): SeedRunResult {
   try {
     h.run(faultSteps, (x) => {
       if (x.time === primaryCrashAt) {
-        // Force a view change: crash the primary of the highest view a correct replica is in (if correct).
+        // Force a view change: crash the primary of the highest view a correct replica is in, or cut it
+        // off if it is byzantine (one that keeps proposing would otherwise never be replaced).
         let view = 0;
         for (const v of x.views().values()) view = Math.max(view, v.view);
         const p = ids[view % o.n];
         if (x.isCorrect(p)) (x.crash(p), (primaryCrashed = p));
+        else (x.isolate(p), (primaryIsolated = p));
       }
       if (primaryCrashed && x.time === primaryCrashAt + 60) (x.restart(primaryCrashed), (primaryCrashed = null));
+      if (primaryIsolated && x.time === primaryCrashAt + 60) (x.heal(), (primaryIsolated = null));
       const r = rng.next();
       if (r < 0.01) {
         const correct = x.correctIds().filter((id) => !x.crashed.has(id));

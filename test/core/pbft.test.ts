@@ -6,6 +6,7 @@ import { applyPersist, Pbft, type PbftApp } from "../../src/core/pbft/pbft";
 import type { NewView, PbftMsg, PbftPersisted, Request, ViewChange } from "../../src/core/pbft/types";
 import { validPbftMsg, validReply } from "../../src/core/pbft/validate";
 import { batchDigest, checkNewView, planNewView, type QuorumConfig } from "../../src/core/pbft/viewchange";
+import { canonical } from "../../src/core/crypto/canonical";
 import { ModelKeys } from "../sim/keys";
 import { pbftMessagesPerDecision, pbftNormalLatency } from "./pbft-bench";
 import { PbftHarness } from "./pbft-harness";
@@ -180,6 +181,18 @@ describe("pbft: signatures (the shell's filter)", () => {
     expect(parts.map((p) => p.signer)).toEqual(["r1", "r2", "r3", "c0", "c1"]);
     const nv: NewView = { type: "new-view", view: 1, viewChanges: [vc], prePrepares: [{ seq: 1, digest: d, batch }], replica: "r1" };
     expect(signedParts(nv).map((p) => p.signer)).toEqual(["r1", "r1", "r2", "r3", "c0", "c1", "c0", "c1"]);
+  });
+
+  test("the payloads are exactly the canonical encodings (canonical.ts) of each item", () => {
+    const batch = [req("c0", 1)];
+    const d = batchDigest(batch);
+    const vc: ViewChange = {
+      type: "view-change", view: 1, stable: { seq: 0, digest: "0".repeat(64) }, proof: [], replica: "r1",
+      prepared: [{ view: 0, seq: 1, digest: d, batch, prepares: [prep("r2", 1, d), prep("r3", 1, d)] }],
+    };
+    const nv: NewView = { type: "new-view", view: 1, viewChanges: [vc, vc], prePrepares: [{ seq: 1, digest: d, batch }], replica: "r1" };
+    const parts = signedParts(nv);
+    expect(parts.map((p) => p.payload)).toEqual([nv, vc, vc.prepared[0].prepares[0], vc.prepared[0].prepares[1], batch[0], vc, ...vc.prepared[0].prepares, batch[0], batch[0]].map((x) => canonical(x)));
   });
 
   test("signOutgoing signs every own item, nested ones too; then everything verifies", () => {

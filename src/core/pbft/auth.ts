@@ -86,7 +86,28 @@ function visit(msg: PbftMsg | Reply, fn: (signer: string, item: Item) => void): 
  */
 export function signedParts(msg: PbftMsg | Reply): SignedPart[] {
   const out: SignedPart[] = [];
-  visit(msg, (signer, item) => out.push({ signer, payload: canonical(item), sig: item.sig ?? null }));
+  // Nested items are encoded once and reused in their carriers' encodings (a NEW-VIEW holds VIEW-CHANGEs
+  // that hold certificates: encoding each level from scratch would be quadratic in the nesting).
+  const memo = new Map<object, string>();
+  visit(msg, (signer, item) => out.push({ signer, payload: canonicalMemo(item, memo), sig: item.sig ?? null }));
+  return out;
+}
+
+/** canonical() with a cache of the encodings of objects already seen (same output). */
+function canonicalMemo(x: unknown, memo: Map<object, string>): string {
+  if (x === null || typeof x !== "object") return JSON.stringify(x ?? null);
+  const hit = memo.get(x);
+  if (hit !== undefined) return hit;
+  let out: string;
+  if (Array.isArray(x)) out = `[${x.map((y) => canonicalMemo(y, memo)).join(",")}]`;
+  else {
+    const o = x as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => k !== "sig" && o[k] !== undefined)
+      .sort();
+    out = `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalMemo(o[k], memo)}`).join(",")}}`;
+  }
+  memo.set(x, out);
   return out;
 }
 
