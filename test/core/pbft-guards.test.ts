@@ -284,6 +284,22 @@ describe("5. a silent leader (alive, answering, never proposing) is replaced", (
   });
 });
 
+describe("5b. a censoring leader (executes others' requests, never one client's) is replaced", () => {
+  test("the request timer runs per request, so progress on other requests does not hide the censored one", () => {
+    const h = new PbftHarness({ seed: 62, n: 4, clients: 3, thinkTicks: 0, byzantine: { r0: ["scripted"] } });
+    h.script = (_inst, out) =>
+      out.flatMap((o) => {
+        if (o.msg.type !== "pre-prepare") return [o];
+        const batch = o.msg.batch.filter((r) => r.client !== "c1");
+        return batch.length ? [{ to: o.to, msg: { ...o.msg, batch, digest: batchDigest(batch) } }] : [];
+      });
+    h.run(600);
+    const c1 = h.clients.find((c) => c.id === "c1")!;
+    expect(h.totalViewChanges()).toBeGreaterThan(0);
+    expect(c1.completed).toBeGreaterThan(5);
+  });
+});
+
 describe("at-most-once execution (§4.1)", () => {
   // Replies to the client are lost for a while, so it retransmits a request that already executed.
   const run = (dedupRequests: boolean) => {

@@ -86,6 +86,9 @@ interface Instance {
   keys: Set<string>;
   /** The highest view this instance has been active in (survives its restarts: a harness record). */
   activeView: number;
+  /** Sleepy mode: when its alarm is due, and when it last ticked. */
+  wakeAt: number;
+  tickedAt: number;
 }
 
 interface ReplicaNode {
@@ -126,7 +129,11 @@ export interface PbftHarnessOptions {
   clientRetryTicks?: number;
   /** Ticks a client waits between a completed request and its next one. */
   thinkTicks?: number;
-  /** Stop issuing new requests (clients finish what is outstanding). */
+  /**
+   * Tick each replica only when its own `ticksUntilAction()` says so (passing the ticks slept), as a
+   * Durable Object shell re-arming one alarm after every input would.
+   */
+  sleepy?: boolean;
   core?: Partial<Omit<PbftOptions, "id" | "replicas" | "app" | "guards">>;
   guards?: Partial<PbftGuards>;
 }
@@ -185,7 +192,7 @@ export class PbftHarness {
 
   constructor(opts: PbftHarnessOptions) {
     this.opts = {
-      clients: 3, dropRate: 0, dupRate: 0, minDelay: 1, maxDelay: 1, clientRetryTicks: 40, thinkTicks: 2, ...opts,
+      clients: 3, dropRate: 0, dupRate: 0, minDelay: 1, maxDelay: 1, clientRetryTicks: 40, thinkTicks: 2, sleepy: false, ...opts,
     };
     this.rng = new Rng(opts.seed);
     this.keys = new ModelKeys(opts.seed);
@@ -200,7 +207,7 @@ export class PbftHarness {
       for (let t = 0; t < (twins ? 2 : 1); t++) {
         const app = new ChainApp();
         const inst: Instance = {
-          ep: twins ? `${id}#${t}` : id, id, twin: t, core: null, app, store: { persisted: null, app: { ...app.state } }, lastExec: 0, keys: new Set(), activeView: 0,
+          ep: twins ? `${id}#${t}` : id, id, twin: t, core: null, app, store: { persisted: null, app: { ...app.state } }, lastExec: 0, keys: new Set(), activeView: 0, wakeAt: 0, tickedAt: 0,
         };
         node.instances.push(inst);
       }
@@ -236,6 +243,7 @@ export class PbftHarness {
       },
       inst.store.persisted,
     );
+    inst.tickedAt = this.time;
     this.handle(inst, inst.core.ready());
   }
 
@@ -382,6 +390,13 @@ export class PbftHarness {
       node.seen.push(f.msg);
       if (node.seen.length > 300) node.seen.splice(0, 100);
     }
+    if (this.opts.sleepy && dest.tickedAt < this.time) {
+      // The shell brings the core's clock up to date before handing it input.
+      const elapsed = this.time - dest.tickedAt;
+      dest.tickedAt = this.time;
+      this.handle(dest, dest.core.tick(elapsed));
+      if (!dest.core) return;
+    }
     if (f.msg.type === "request") {
       const k = `${f.msg.request.client}#${f.msg.request.reqId}`;
       if (!this.firstSeen.has(k) && dest.core.primary() === dest.id) this.firstSeen.set(k, this.time);
@@ -424,6 +439,12 @@ export class PbftHarness {
       }
     }
     if (this.isCorrect(inst.id)) this.checkExecution(inst, r);
+    if (this.opts.sleepy && inst.core) {
+      // The shell re-arms its one alarm after every input: the core's earliest deadline. Ticks passed
+      // since the last tick are owed to the core's clock when it next ticks.
+      const due = inst.core.ticksUntilAction();
+      inst.wakeAt = due === null ? Infinity : Math.max(this.time + 1, inst.tickedAt + due);
+    }
   }
 
   // ---- byzantine behaviours ------------------------------------------------------------------
@@ -580,7 +601,17 @@ export class PbftHarness {
   /** One time unit: every live instance ticks, clients tick, due messages are delivered; then the invariants. */
   step(): void {
     this.time++;
-    for (const node of this.nodes.values()) for (const inst of node.instances) if (inst.core) this.handle(inst, inst.core.tick());
+    for (const node of this.nodes.values()) {
+      for (const inst of node.instances) {
+        if (!inst.core) continue;
+        if (this.opts.sleepy) {
+          if (this.time < inst.wakeAt) continue;
+          const elapsed = this.time - inst.tickedAt;
+          inst.tickedAt = this.time;
+          this.handle(inst, inst.core.tick(elapsed));
+        } else this.handle(inst, inst.core.tick());
+      }
+    }
     for (const c of this.clients) this.clientTick(c);
     const due: Flight[] = [];
     const later: Flight[] = [];
@@ -631,6 +662,8 @@ export class PbftHarness {
 export interface SeedRunOptions {
   n: number;
   seed: number;
+  /** Drive replicas by their own alarms (`ticksUntilAction`) instead of every tick. */
+  sleepy?: boolean;
   /** Steps of the fault phase. */
   faultSteps?: number;
   /** Steps allowed for liveness after faults stop. */
@@ -675,7 +708,7 @@ export function runPbftSeed(o: SeedRunOptions): SeedRunResult {
   }
   const h = new PbftHarness({
     seed: o.seed, n: o.n, clients: 3, byzantine, dropRate: rng.next() * 0.15, dupRate: rng.next() * 0.1, minDelay: 1, maxDelay: 1 + rng.int(4),
-    guards: o.guards,
+    guards: o.guards, sleepy: o.sleepy,
   });
   const faultSteps = o.faultSteps ?? 400;
   const primaryCrashAt = 50 + rng.int(Math.max(1, faultSteps - 150));
@@ -743,14 +776,14 @@ export interface SeedsSummary {
 }
 
 /** Many seeded runs (`npm run bench` calls this with ≥ 1,000 seeds per n). */
-export function runPbftSeeds(o: { n: number; seeds: number; firstSeed?: number; guards?: Partial<PbftGuards> }): SeedsSummary {
+export function runPbftSeeds(o: { n: number; seeds: number; firstSeed?: number; guards?: Partial<PbftGuards>; sleepy?: boolean }): SeedsSummary {
   const s: SeedsSummary = {
     n: o.n, seeds: o.seeds, safetyViolations: 0, livenessFailures: 0, seedsWithViewChange: 0, viewChanges: 0, completed: 0, badSignaturesDropped: 0,
     stateTransfers: 0, ticks: 0, behaviours: {}, failures: [],
   };
   const first = o.firstSeed ?? 1;
   for (let seed = first; seed < first + o.seeds; seed++) {
-    const r = runPbftSeed({ n: o.n, seed, guards: o.guards });
+    const r = runPbftSeed({ n: o.n, seed, guards: o.guards, sleepy: o.sleepy });
     if (r.violation) (s.safetyViolations++, s.failures.push(r.violation));
     else if (!r.live) (s.livenessFailures++, s.failures.push(`liveness: seed ${seed}, n ${o.n}`));
     if (r.viewChanges > 0) s.seedsWithViewChange++;

@@ -18,4 +18,11 @@ describe("pbft: seeded runs with up to f byzantine replicas (Twins included), dr
       expect(s.completed).toBeGreaterThan(count * 10);
     });
   }
+
+  test("n=4, driven by alarms: each replica ticks only when ticksUntilAction() says (as a Durable Object shell would)", () => {
+    const count = scale ?? 6;
+    const s = runPbftSeeds({ n: 4, seeds: count, firstSeed: 101, sleepy: true });
+    expect(s.failures).toEqual([]);
+    expect(s.completed).toBeGreaterThan(count * 10);
+  });
 });

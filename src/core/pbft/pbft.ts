@@ -225,7 +225,6 @@ export class Pbft {
   private lastActiveView = 0;
 
   private now = 0;
-  private requestTimerStart: number | null = null;
   private viewChangeTimerStart: number | null = null;
   private backoff = 0;
   private lastViewChangeSent = 0;
@@ -320,6 +319,30 @@ export class Pbft {
     return this.slots.size;
   }
 
+  /**
+   * Ticks until this replica has something to do on its own (a timer, a resend, a STATUS), or null if
+   * never: the shell can sleep that long instead of ticking (input still arrives through `step`).
+   */
+  ticksUntilAction(): number | null {
+    const at: number[] = [];
+    if (this.active) {
+      const oldest = this.oldestWaiting();
+      if (oldest !== null && this.primary() !== this.id) {
+        if (this.guards.requestTimer) at.push(oldest + this.requestTimeoutTicks);
+        for (const w of this.waiting.values()) if (w.forwardedView !== this.view) at.push(w.since + this.forwardTicks);
+      }
+    } else {
+      if (this.viewChangeTimerStart !== null) at.push(this.viewChangeTimerStart + this.viewChangeTimeout());
+      if (this.guards.retransmitViewChange && this.myViewChange) at.push(this.lastViewChangeSent + this.statusTicks);
+    }
+    if (this.fetch) at.push(this.fetch.sentAt + this.statusTicks);
+    if (this.fetchCandidate) at.push(this.fetchCandidate.since + this.statusTicks);
+    if (this.behind || this.pending()) at.push(Math.max(this.lastStatusSent, this.lastProgressAt) + this.statusTicks);
+    else if (this.idleStatusTicks > 0) at.push(this.lastStatusSent + this.idleStatusTicks);
+    if (!at.length) return null;
+    return Math.max(1, Math.min(...at) - this.now);
+  }
+
   /** The durable state in full (the shell normally keeps it by applying deltas). */
   persisted(): PbftPersisted {
     return {
@@ -390,14 +413,15 @@ export class Pbft {
     return this.ready();
   }
 
-  /** One unit of time for the timers (the module adapter maps milliseconds to ticks). */
-  tick(): PbftReady {
-    this.now++;
+  /**
+   * Time passes: `elapsed` ticks (default 1) since the last call. The module adapter maps milliseconds to
+   * ticks; a shell that sleeps until `ticksUntilAction()` passes the ticks slept.
+   */
+  tick(elapsed = 1): PbftReady {
+    this.now += Math.max(1, Math.floor(elapsed));
     if (this.active) {
-      if (
-        this.guards.requestTimer && this.requestTimerStart !== null && this.primary() !== this.id &&
-        this.now - this.requestTimerStart >= this.requestTimeoutTicks
-      ) {
+      const oldest = this.oldestWaiting();
+      if (this.guards.requestTimer && oldest !== null && this.primary() !== this.id && this.now - oldest >= this.requestTimeoutTicks) {
         this.out.events.push(`${this.id} request timer expired in view ${this.view}`);
         this.startViewChange(this.view + 1);
       } else this.forwardWaiting();
@@ -451,9 +475,22 @@ export class Pbft {
     }
     const w = this.waiting.get(req.client);
     if (w && w.request.reqId >= req.reqId) return;
-    // One outstanding request per client (§4.1): a newer one replaces the older in the waiting set.
-    this.waiting.set(req.client, { request: req, since: this.now, forwardedView: -1 });
-    if (this.active && this.requestTimerStart === null && this.primary() !== this.id) this.requestTimerStart = this.now;
+    // One outstanding request per client (§4.1): a newer one replaces the older in the waiting set, but
+    // we have been waiting for this client since the older one (it did not execute here): the request
+    // timer keeps counting from then, or a stream of new requests would hide that we make no progress.
+    this.waiting.set(req.client, { request: req, since: w ? w.since : this.now, forwardedView: -1 });
+  }
+
+  /**
+   * The request timer (§4.4): a backup waiting to execute a request it saw starts a view change when the
+   * request is not executed in time. Timed per request — from when it arrived, or when the current view
+   * began — rather than restarted whenever some request executes: a primary that executes others'
+   * requests but never one client's (censorship) is replaced too.
+   */
+  private oldestWaiting(): number | null {
+    let oldest: number | null = null;
+    for (const w of this.waiting.values()) if (oldest === null || w.since < oldest) oldest = w.since;
+    return oldest;
   }
 
   /** A backup hands a request the primary has not ordered to the primary (§4.1: backups relay to the primary). */
@@ -649,16 +686,12 @@ export class Pbft {
   private execute(slot: Slot): void {
     const c = slot.committed!;
     const batch = slot.batches.get(c.digest)!;
-    let progressed = false;
     for (const req of batch) {
       const k = key(req);
       this.assigned.delete(k);
       const rec = this.clients.get(req.client);
       const w = this.waiting.get(req.client);
-      if (w && w.request.reqId <= req.reqId) {
-        this.waiting.delete(req.client);
-        progressed = true;
-      }
+      if (w && w.request.reqId <= req.reqId) this.waiting.delete(req.client);
       if (this.guards.dedupRequests && rec && req.reqId <= rec.reqId) continue; // at most once (§4.1)
       const raw = this.app.execute(req, slot.seq);
       const result = raw === undefined ? null : raw;
@@ -674,10 +707,6 @@ export class Pbft {
     this.stats.executedBatches++;
     this.out.batches.push({ seq: slot.seq, digest: c.digest, size: batch.length });
     if (this.active) this.backoff = 0; // §4.5.2: the new view works; the next view change starts from T again
-    if (progressed || this.waiting.size === 0) {
-      // §4.4: stop the request timer when no longer waiting, restart it if waiting for another request.
-      this.requestTimerStart = this.waiting.size && this.active && this.primary() !== this.id ? this.now : null;
-    }
     if (slot.seq % this.k === 0) this.takeCheckpoint(slot.seq);
     this.collectGarbage();
   }
@@ -843,7 +872,6 @@ export class Pbft {
       const rec = this.clients.get(c);
       if (rec && id <= rec.reqId) this.assigned.delete(k);
     }
-    if (!this.waiting.size) this.requestTimerStart = null;
     // Our own CHECKPOINT helps others make it stable; it is true: our state is the one named by the digest.
     const cm: CheckpointMsg = { type: "checkpoint", seq: m.seq, digest: m.digest, replica: this.id };
     this.addCheckpointMsg(cm);
@@ -878,7 +906,6 @@ export class Pbft {
     this.metaDirty = true;
     this.pruneViewChanges();
     this.storeViewChange(vc);
-    this.requestTimerStart = null;
     // §4.5.2: the timer starts when 2f+1 VIEW-CHANGEs for v are in (checkViewChangeQuorum), not now —
     // a replica that alone suspects the primary must not march through views on its own.
     this.viewChangeTimerStart = this.guards.viewChangeTimerAfterQuorum ? null : this.now;
@@ -996,8 +1023,7 @@ export class Pbft {
         this.delta.deleteSlots.push(seq);
       }
     }
-    for (const w of this.waiting.values()) w.since = this.now;
-    this.requestTimerStart = this.waiting.size && !primary ? this.now : null;
+    for (const w of this.waiting.values()) w.since = this.now; // the request timer restarts with the view
     for (const slot of this.slots.values()) this.checkPrepared(slot);
   }
 
