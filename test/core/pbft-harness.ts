@@ -23,6 +23,7 @@
 // state transfer included); no replica executes a request twice.
 import { signingPayload, signOutgoing, verifyPbftMessage } from "../../src/core/pbft/auth";
 import { digestOf } from "../../src/core/pbft/digest";
+import { PbftClient } from "../../src/core/pbft/client";
 import { applyPersist, Pbft, type PbftApp, type PbftGuards, type PbftOptions } from "../../src/core/pbft/pbft";
 import type { Outbound, PbftMsg, PbftPersisted, PbftReady, Reply, Request, ViewChange } from "../../src/core/pbft/types";
 import { validPbftMsg, validReply } from "../../src/core/pbft/validate";
@@ -101,8 +102,9 @@ interface ReplicaNode {
 
 interface Client {
   id: string;
-  reqId: number;
-  out: { req: Request; issuedAt: number; sentAt: number; replies: Map<string, string> } | null;
+  /** The pure client (src/core/pbft/client.ts): multicast, retransmit, f+1 matching replies. */
+  core: PbftClient;
+  out: { reqId: number; issuedAt: number } | null;
   nextAt: number;
   completed: number;
 }
@@ -213,7 +215,10 @@ export class PbftHarness {
       }
       this.nodes.set(id, node);
     }
-    for (let c = 0; c < this.opts.clients; c++) this.clients.push({ id: `c${c}`, reqId: 0, out: null, nextAt: 0, completed: 0 });
+    for (let c = 0; c < this.opts.clients; c++) {
+      const id = `c${c}`;
+      this.clients.push({ id, core: new PbftClient({ id, replicas: this.ids, retryTicks: this.opts.clientRetryTicks }), out: null, nextAt: 0, completed: 0 });
+    }
     this.reshuffleTwins();
     for (const node of this.nodes.values()) for (const inst of node.instances) this.start(inst);
   }
@@ -291,25 +296,21 @@ export class PbftHarness {
   // ---- clients -------------------------------------------------------------------------------
 
   private clientTick(c: Client): void {
-    if (!c.out) {
-      if (!this.issuing || this.time < c.nextAt) return;
-      const req: Request = { client: c.id, reqId: ++c.reqId, op: { v: this.rng.int(1000) } };
-      req.sig = this.keys.sign(c.id, signingPayload(req));
-      c.out = { req, issuedAt: this.time, sentAt: -Infinity, replies: new Map() };
+    const sign = (r: Request): Request => ({ ...r, sig: this.keys.sign(c.id, signingPayload(r)) });
+    let sent = c.core.tick();
+    if (!c.out && this.issuing && this.time >= c.nextAt) {
+      const o = c.core.submit({ v: this.rng.int(1000) }, sign);
+      if (o) {
+        sent = o;
+        c.out = { reqId: c.core.lastReqId, issuedAt: this.time };
+      }
     }
-    if (this.time - c.out.sentAt >= this.opts.clientRetryTicks) {
-      c.out.sentAt = this.time;
-      for (const r of this.ids) this.post(c.id, r, { type: "request", request: c.out.req });
-    }
+    for (const m of sent.messages) this.post(c.id, m.to, m.msg);
   }
 
   private clientReceive(c: Client, m: Reply): void {
-    if (!c.out || m.reqId !== c.out.req.reqId || m.client !== c.id) return;
-    c.out.replies.set(m.replica, JSON.stringify(m.result));
-    const tally = new Map<string, number>();
-    for (const r of c.out.replies.values()) tally.set(r, (tally.get(r) ?? 0) + 1);
-    // §4.1: f+1 matching replies from different replicas: at least one correct replica vouches for it.
-    if (Math.max(...tally.values()) >= this.f + 1) {
+    const r = c.core.onReply(m);
+    if (r.done && c.out && r.done.reqId === c.out.reqId) {
       this.latencies.push(this.time - c.out.issuedAt);
       this.counts.completed++;
       c.completed++;

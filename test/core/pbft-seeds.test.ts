@@ -19,6 +19,11 @@ describe("pbft: seeded runs with up to f byzantine replicas (Twins included), dr
     });
   }
 
+  test("n=5 (not 3f+1: quorum ⌈(n+f+1)/2⌉ = 4), 3 seeds", () => {
+    const s = runPbftSeeds({ n: 5, seeds: scale ?? 3 });
+    expect(s.failures).toEqual([]);
+  });
+
   test("n=4, driven by alarms: each replica ticks only when ticksUntilAction() says (as a Durable Object shell would)", () => {
     const count = scale ?? 6;
     const s = runPbftSeeds({ n: 4, seeds: count, firstSeed: 101, sleepy: true });

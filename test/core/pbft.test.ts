@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { signedParts, signingPayload, signOutgoing, unsignedOwnItems, verifyPbftMessage } from "../../src/core/pbft/auth";
 import { digestOf, sha256, utf8 } from "../../src/core/pbft/digest";
+import { PbftClient } from "../../src/core/pbft/client";
 import { applyPersist, Pbft, type PbftApp } from "../../src/core/pbft/pbft";
 import type { NewView, PbftMsg, PbftPersisted, Request, ViewChange } from "../../src/core/pbft/types";
 import { validPbftMsg, validReply } from "../../src/core/pbft/validate";
@@ -340,6 +341,27 @@ describe("pbft: NEW-VIEW checks (§4.4)", () => {
     core.step("r1", nv);
     expect(core.view).toBe(2);
     expect(core.active).toBe(true);
+  });
+});
+
+describe("pbft: client (§4.1)", () => {
+  test("one outstanding request, multicast, retransmitted, done at f+1 matching replies", () => {
+    const c = new PbftClient({ id: "c0", replicas: ids, retryTicks: 5 });
+    const sign = (r: Request) => ({ ...r, sig: "s" });
+    const o = c.submit({ vote: 1 }, sign)!;
+    expect(o.messages.map((m) => m.to)).toEqual(ids);
+    expect(c.submit({ vote: 2 }, sign)).toBeNull();
+    for (let i = 0; i < 4; i++) expect(c.tick().messages).toHaveLength(0);
+    expect(c.tick().messages).toHaveLength(4);
+    const reply = (replica: string, result: unknown, reqId = 1) => ({ type: "reply" as const, view: 0, client: "c0", reqId, result, replica });
+    expect(c.onReply(reply("r0", { ok: 1 })).done).toBeNull();
+    expect(c.onReply(reply("r0", { ok: 1 })).done).toBeNull(); // the same replica twice counts once
+    expect(c.onReply(reply("r1", { ok: 2 })).done).toBeNull(); // a different result does not match
+    expect(c.onReply(reply("zz", { ok: 1 })).done).toBeNull(); // not a replica
+    expect(c.onReply(reply("r2", { ok: 1 }, 7)).done).toBeNull(); // another request
+    expect(c.onReply(reply("r3", { ok: 1 })).done).toEqual({ reqId: 1, result: { ok: 1 } });
+    expect(c.outstanding()).toBeNull();
+    expect(c.submit({ vote: 2 }, sign)!.messages[0].msg.request.reqId).toBe(2);
   });
 });
 

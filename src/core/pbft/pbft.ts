@@ -1,25 +1,29 @@
 // A pure PBFT replica: Castro & Liskov, "Practical Byzantine Fault Tolerance", OSDI '99 (cited as §x),
 // with details from "Practical Byzantine Fault Tolerance and Proactive Recovery", ACM TOCS 20(4), 2002
-// (cited as TOCS). Like the Raft core it is a state machine driven by `step(from, msg)`, `tick()` and
-// `submit(request)`, each returning a Ready bundle: what to persist, what to send, what was executed.
+// (cited as TOCS). Like the Raft core it is a state machine driven by `step(from, msg)`, `tick(elapsed)`
+// and `submit(request)`, each returning a Ready bundle: what to persist, what to send, what was executed.
 // No clock, no I/O, no signatures (the shell signs and verifies, see auth.ts); the application is a
 // synchronous, deterministic callback object.
 //
 // Implemented:
-//  - normal case (§4.2): requests, PRE-PREPARE with batches (TOCS §6.1 batching) within the watermarks,
-//    PREPARE (prepared = pre-prepare + 2f matching prepares from distinct backups), COMMIT
-//    (committed = 2f+1 matching commits, §4.5.1), execution in seq order, at-most-once per client
-//    with the reply cache (§4.1);
+//  - normal case (§4.2): requests, PRE-PREPARE with batches (TOCS: request batching) within the
+//    watermarks, PREPARE (prepared = pre-prepare + 2f matching prepares from distinct backups), COMMIT
+//    (committed = 2f+1 matching commits, §4.5.1), execution in seq order, at-most-once per client with
+//    the reply cache (§4.1);
 //  - checkpoints every k seqs, stable at 2f+1 matching CHECKPOINTs, garbage collection, watermarks
 //    h..h+L (§4.3);
-//  - view changes with VIEW-CHANGE (C, P) and NEW-VIEW (V, O) (§4.4), the liveness rules of §4.5.2
-//    (view-change timer started at 2f+1 VIEW-CHANGEs, exponential backoff, joining on f+1);
+//  - view changes with VIEW-CHANGE (C, P) and NEW-VIEW (V, O) (§4.4), and the liveness rules of §4.5.2:
+//    the view-change timer starts at 2f+1 VIEW-CHANGEs, doubles after each view change that fails,
+//    and a replica joins the smallest view of f+1 VIEW-CHANGEs above its own;
+//  - the request timer (§4.4), per waited request, which replaces a silent or censoring primary;
 //  - receiver-based retransmission with STATUS messages (TOCS, message retransmission) and commit
-//    certificates, so a replica that missed messages, a view change or a checkpoint catches up;
+//    certificates: a replica that missed messages, a NEW-VIEW or checkpoints catches up, and one stuck
+//    in an old view change still gets the VIEW-CHANGEs it needs;
 //  - state transfer of checkpoint state verified against f+1 (or 2f+1) matching digests (§4.3, TOCS
 //    checkpoint management);
 //  - durable state for crash-restart without equivocation: view, sent VIEW-CHANGE, accepted
 //    pre-prepares, sent prepares/commits, prepared and commit certificates, checkpoints.
+// Quorums are 2f+1 of n = 3f+1 (for other n: ⌈(n+f+1)/2⌉, f = ⌊(n−1)/3⌋).
 import { batchDigest, checkNewView, planNewView, primaryOf, validViewChange, type NewViewPlan, type QuorumConfig } from "./viewchange";
 import { digestOf } from "./digest";
 import type {
