@@ -15,7 +15,8 @@
 //  bad-sig       garbles its signature now and then
 //  replay        re-sends old messages it received (validly signed by others)
 //  wrong-digest  digests that do not match (pre-prepares, prepares, commits, checkpoints)
-//  vc-liar       VIEW-CHANGEs with fake prepared certificates and unproven checkpoints; NEW-VIEWs with a forged O
+//  vc-liar       VIEW-CHANGEs with fake prepared certificates and unproven checkpoints; NEW-VIEWs with a forged O,
+//                and NEW-VIEWs for views it does not lead
 //
 // Invariants, checked after every step over the CORRECT replicas: the batch executed at each seq is the
 // same everywhere (safety); each replica executes seqs contiguously and its state is the state of the
@@ -475,7 +476,13 @@ export class PbftHarness {
           msg = { ...msg, digest: digestOf(rng.u32()) };
         }
       }
-      if (b.has("vc-liar")) msg = this.lie(msg, inst);
+      if (b.has("vc-liar")) {
+        msg = this.lie(msg, inst);
+        if (msg.type === "view-change" && this.ids[msg.view % this.ids.length] !== inst.id && rng.chance(0.5)) {
+          // A NEW-VIEW for a view it does not lead (validly signed by itself): must not block the real one.
+          out.push({ to: o.to, msg: { type: "new-view", view: msg.view, viewChanges: [msg], prePrepares: [], replica: inst.id } });
+        }
+      }
       out.push({ to: o.to, msg, garble: b.has("bad-sig") && rng.chance(0.3) });
       if (b.has("forge") && msg.type !== "request" && msg.type !== "reply" && rng.chance(0.3)) {
         // The same message as if from another replica, signed with our own key: the shell must drop it.

@@ -333,6 +333,22 @@ describe("pbft: NEW-VIEW checks (§4.4)", () => {
     expect(checkNewView(cfg, { ...nv, viewChanges: [weak, V[1], V[2]], prePrepares: planNewView(cfg, [weak, V[1], V[2]]).entries })).toBeNull();
   });
 
+  test("a NEW-VIEW signed by a non-primary does not make the replica ignore the primary's", () => {
+    const core = new Pbft({ id: "r3", replicas: ids, app: new CountApp() });
+    core.ready();
+    const V = [2, 1, 3].map((i) => ({ ...vc(ids[i], []), view: 2 }));
+    core.step("r1", { type: "new-view", view: 2, viewChanges: V, prePrepares: [], replica: "r1" });
+    expect(core.view).toBe(0);
+    core.step("r2", { type: "new-view", view: 2, viewChanges: V.slice(0, 2), prePrepares: [], replica: "r2" }); // invalid: too few
+    expect(core.view).toBe(0);
+    core.step("r2", { type: "new-view", view: 2, viewChanges: V, prePrepares: [], replica: "r2" }); // a faulty primary's second try is not checked
+    expect(core.view).toBe(0);
+    const other = new Pbft({ id: "r3", replicas: ids, app: new CountApp() });
+    other.step("r1", { type: "new-view", view: 2, viewChanges: V, prePrepares: [], replica: "r1" });
+    other.step("r2", { type: "new-view", view: 2, viewChanges: V, prePrepares: [], replica: "r2" });
+    expect(other.view).toBe(2);
+  });
+
   test("a replica accepts a later view's NEW-VIEW it missed, validated, and enters that view", () => {
     const core = new Pbft({ id: "r3", replicas: ids, app: new CountApp() });
     core.ready();

@@ -227,6 +227,8 @@ export class Pbft {
   private viewChanges = new Map<string, Map<number, ViewChange>>();
   /** The last view this replica was active in. */
   private lastActiveView = 0;
+  /** Views whose primary sent us an invalid NEW-VIEW. */
+  private badNewViews = new Set<number>();
 
   private now = 0;
   private viewChangeTimerStart: number | null = null;
@@ -925,7 +927,10 @@ export class Pbft {
       if (this.guards.adoptLaterNewView && this.active && this.newView && this.rateOk(`nv:${m.replica}`)) this.send(m.replica, this.newView);
       return;
     }
-    if (this.viewChanges.get(m.replica)?.has(m.view)) return;
+    const had = this.viewChanges.get(m.replica);
+    if (had?.has(m.view)) return;
+    // Only a few views per replica are kept (the lowest): do not spend validation on one it would drop.
+    if (had && had.size >= 3 && m.view > Math.max(...had.keys())) return;
     if (!validViewChange(this.cfg, m)) return this.reject(`invalid view-change from ${m.replica}`);
     this.storeViewChange(m);
     if (this.guards.joinOnWeakQuorum) {
@@ -983,8 +988,16 @@ export class Pbft {
   private onNewView(m: NewView): void {
     if (m.view < this.view || (m.view === this.view && this.active)) return;
     if (m.view > this.view && !this.guards.adoptLaterNewView) return;
+    // Only the primary of a view can produce a NEW-VIEW that verifies: once it sent an invalid one it is
+    // faulty, and checking more of its NEW-VIEWs for that view would only cost us (the timer moves on).
+    if (m.replica !== this.primary(m.view)) return this.reject(`new-view from ${m.replica}, not the primary of view ${m.view}`);
+    if (this.badNewViews.has(m.view)) return;
     const plan = checkNewView(this.cfg, m);
-    if (!plan) return this.reject(`invalid new-view from ${m.replica}`);
+    if (!plan) {
+      this.badNewViews.add(m.view);
+      if (this.badNewViews.size > 16) this.badNewViews.delete(Math.min(...this.badNewViews));
+      return this.reject(`invalid new-view from ${m.replica}`);
+    }
     this.enterView(m, plan);
   }
 
