@@ -55,12 +55,14 @@ interface AppState {
 /** The replicated service of the harness: a hash chain over executed requests (compact, and it names the whole history). */
 class ChainApp implements PbftApp {
   state: AppState = { count: 0, chain: "genesis" };
+  /** For checker tests: a non-deterministic application (its replicas then diverge). */
+  skew = "";
   /** The last state installed by a state transfer (checked against the agreed history). */
   restored: AppState | null = null;
   /** The state after each execute since the harness last looked (per-seq states for the checks). */
   trace: Array<[number, AppState]> = [];
   execute(r: Request, seq: number): unknown {
-    this.state = { count: this.state.count + 1, chain: digestOf([this.state.chain, seq, r.client, r.reqId, r.op]) };
+    this.state = { count: this.state.count + 1, chain: digestOf([this.state.chain, seq, r.client, r.reqId, r.op, this.skew]) };
     this.trace.push([seq, this.state]);
     return { n: this.state.count, seq };
   }
@@ -318,6 +320,16 @@ export class PbftHarness {
       c.out = null;
       c.nextAt = this.time + this.opts.thinkTicks;
     }
+  }
+
+  /** For checker tests: make one replica's application non-deterministic from now on. */
+  skewApp(id: string): void {
+    for (const inst of this.nodes.get(id)!.instances) inst.app.skew = "skewed";
+  }
+
+  /** For checker tests: hand the invariant checks a Ready as if replica `id` had produced it. */
+  observe(id: string, r: PbftReady): void {
+    this.checkExecution(this.nodes.get(id)!.instances[0], r);
   }
 
   /** Send a message as replica `from` (signed with its key, nested own items included). */

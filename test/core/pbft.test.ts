@@ -382,6 +382,21 @@ describe("pbft: client (§4.1)", () => {
 });
 
 describe("pbft: the harness itself", () => {
+  test("the prefix checker catches replicas whose states diverge at the same seq", () => {
+    const h = new PbftHarness({ seed: 12, n: 4, clients: 2 });
+    h.run(40);
+    h.skewApp("r2");
+    expect(() => h.run(40)).toThrow(/prefix: r2's state after seq \d+ differs/);
+  });
+
+  test("the contiguity checker catches a replica executing a seq out of order", () => {
+    const h = new PbftHarness({ seed: 13, n: 4, clients: 1 });
+    h.run(20);
+    const last = h.core("r1")!.lastExec;
+    const ready = { persist: null, messages: [], executed: [], batches: [{ seq: last + 2, digest: "0".repeat(64), size: 0 }], restored: null, events: [] };
+    expect(() => h.observe("r1", ready)).toThrow(new RegExp(`r1 executed seq ${last + 2} after ${last}`));
+  });
+
   test("replies with f+1 matching results complete a request; byzantine replies alone cannot", () => {
     const h = new PbftHarness({ seed: 10, n: 4, clients: 1, byzantine: { r3: ["silent"] } });
     h.run(100);
