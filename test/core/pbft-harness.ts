@@ -741,10 +741,10 @@ export function runPbftSeed(o: SeedRunOptions): SeedRunResult {
   try {
     h.run(faultSteps, (x) => {
       if (x.time === primaryCrashAt) {
-        // Force a view change: crash the primary of the highest view a correct replica is in, or cut it
-        // off if it is byzantine (one that keeps proposing would otherwise never be replaced).
+        // Force a view change: crash the primary of the highest view a correct replica is active in, or
+        // cut it off if it is byzantine (one that keeps proposing would otherwise never be replaced).
         let view = 0;
-        for (const v of x.views().values()) view = Math.max(view, v.view);
+        for (const [id, v] of x.views()) if (v.active && x.isCorrect(id)) view = Math.max(view, v.view);
         const p = ids[view % o.n];
         if (x.isCorrect(p)) (x.crash(p), (primaryCrashed = p));
         else (x.isolate(p), (primaryIsolated = p));
@@ -771,6 +771,18 @@ export function runPbftSeed(o: SeedRunOptions): SeedRunResult {
     h.opts.dropRate = 0;
     h.opts.dupRate = 0;
     h.opts.maxDelay = Math.min(h.opts.maxDelay, 2);
+    if (h.totalViewChanges() === 0) {
+      // No view change yet (faults can keep the first forced one from completing): replace the active
+      // primary now, with the network synchronous, then let it back.
+      let view = 0;
+      for (const [id, v] of h.views()) if (v.active && h.isCorrect(id)) view = Math.max(view, v.view);
+      const p = ids[view % o.n];
+      if (h.isCorrect(p)) h.crash(p);
+      else h.isolate(p);
+      h.runUntil((x) => x.totalViewChanges() > 0, 1500);
+      if (h.isCorrect(p)) h.restart(p);
+      else h.heal();
+    }
     const target = new Map(h.clients.map((c) => [c.id, c.completed + (c.out ? 1 : 0) + 2]));
     const live = h.runUntil((x) => x.clients.every((c) => c.completed >= target.get(c.id)!), o.livenessSteps ?? 6000);
     return result(null, live);
