@@ -33,7 +33,7 @@ export interface RequestMsg {
   request: Request;
 }
 
-/** ⟨PRE-PREPARE, v, n, d⟩ with the batch it orders (§4.2; batching as in §5.1 / TOCS §6.1). */
+/** ⟨PRE-PREPARE, v, n, d⟩ with the batch it orders (§4.2; request batching as in TOCS 2002). */
 export interface PrePrepare {
   type: "pre-prepare";
   view: number;
