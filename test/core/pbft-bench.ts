@@ -75,7 +75,11 @@ export interface PbftBenchRow {
   note: string;
 }
 
-/** Everything for the benchmark table; `seeds` per n for the fault runs (1,000 for the README). */
+/**
+ * Everything for the benchmark table; `seeds` per n for the fault runs (1,000 for the README). `now` is
+ * a clock in milliseconds for the timing notes — pass CPU time (process.cpuUsage) for a figure that
+ * does not depend on what else the machine runs.
+ */
 export function pbftBench(o: { seeds?: number; ns?: number[]; now?: () => number } = {}): { rows: PbftBenchRow[]; seeds: SeedsSummary[] } {
   const now = o.now ?? (() => 0);
   const rows: PbftBenchRow[] = [];
