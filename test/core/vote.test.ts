@@ -405,6 +405,22 @@ describe("gossip voting: core", () => {
     }
   });
 
+  test("a proposal stamped far in the future is deferred, then taken once the clocks agree; an invalid own proposal is refused", () => {
+    const m = new Mini(["a", "b"], { maxClockSkewMs: 1000 });
+    const r = m.cores.get("a")!.propose(input({ eligible: ["a", "b"], timeoutMs: 100_000 }), 50_000);
+    expect(r.ok).toBe(true);
+    const rec = m.cores.get("a")!.records("p1").filter((x): x is ProposalRecord => x.kind === "vg_proposal");
+    const b = m.cores.get("b")!;
+    expect(b.step("a", { type: "vg_push", proposals: rec, votes: [] }, 1000).events.join()).toMatch(/defers/);
+    expect(b.get("p1", 1000)).toBeNull();
+    b.step("a", { type: "vg_push", proposals: structuredClone(rec), votes: [] }, 49_500);
+    // b auto-votes; its clock is behind the proposer's, so its vote is stamped at createdAt (in the window).
+    expect(b.get("p1", 49_500)).toMatchObject({ status: "pending", votes: { approve: 1 } });
+    expect(b.records("p1").find((x) => x.kind === "vg_vote")).toMatchObject({ agent: "b", at: 50_000 });
+    expect(m.cores.get("a")!.propose(input({ proposalId: "p2", threshold: 0.5 }), 50_000)).toMatchObject({ ok: false, error: "invalid" });
+    expect(m.cores.get("a")!.propose(input(), 50_000)).toMatchObject({ ok: false, error: "conflict" });
+  });
+
   test("anti-entropy alone (no eager push) spreads a proposal and its votes", () => {
     const m = new Mini(["a", "b", "c", "d", "e", "f"], { eager: false });
     const r = m.cores.get("a")!.propose(input({ eligible: ["a", "b", "c", "d", "e", "f"], timeoutMs: 100_000 }), m.now);

@@ -52,7 +52,7 @@ import {
 } from "./tally";
 import { autoVote, type VoteKnowledge } from "./validate";
 import {
-  parseBody, signerOf, stableJson, WIRE_LIMITS, type ProposalRecord, type VoteDigest, type VoteGossipMsg, type VoteGossipRecord,
+  parseBody, signerOf, stableJson, validProposalRecord, WIRE_LIMITS, type ProposalRecord, type VoteDigest, type VoteGossipMsg, type VoteGossipRecord,
   type VoteRecord,
 } from "./wire";
 
@@ -80,6 +80,12 @@ export interface GossipVotingOptions {
   maxActive?: number;
   maxOutcomes?: number;
   maxOrphans?: number;
+  /**
+   * A proposal stamped more than this far in this agent's future is ignored for now (default 60 s):
+   * anti-entropy offers it again, so it is taken once the clocks agree — but a Byzantine proposer cannot
+   * pin a slot of `maxActive` for a year with a far-future createdAt.
+   */
+  maxClockSkewMs?: number;
 }
 
 export interface GossipVotingPersisted {
@@ -180,7 +186,7 @@ export class GossipVoting {
   constructor(opts: GossipVotingOptions, persisted: GossipVotingPersisted = { proposals: [], votes: [], outcomes: [] }) {
     this.self = opts.self;
     this.opts = {
-      eager: true, pushDelayMs: 0, maxActive: 1000, maxOutcomes: 1000, maxOrphans: 10_000, ...opts, members: opts.members ?? opts.peers,
+      eager: true, pushDelayMs: 0, maxActive: 1000, maxOutcomes: 1000, maxOrphans: 10_000, maxClockSkewMs: 60_000, ...opts, members: opts.members ?? opts.peers,
     };
     for (const o of persisted.outcomes) this.outcomes.set(o.proposalId, { ...o });
     // Restore without re-persisting: records come back as they were stored.
@@ -199,7 +205,9 @@ export class GossipVoting {
       const a = this.active.get(v.proposalId);
       if (!a || a.versions.length > 1) continue;
       const list = a.votes.get(v.agent) ?? [];
-      if (!list.some((x) => x.vote === v.vote)) list.push(clone(v));
+      const i = list.findIndex((x) => x.vote === v.vote);
+      if (i < 0) list.push(clone(v));
+      else if (v.at < list[i].at) list[i] = clone(v);
       a.votes.set(v.agent, list);
     }
   }
@@ -267,6 +275,7 @@ export class GossipVoting {
       eligible: Array.from(new Set(input.eligible)).sort(cmp), threshold: input.threshold, createdAt: this.now,
       timeoutMs: input.timeoutMs, voting: input.voting,
     };
+    if (!validProposalRecord(r)) return { ok: false, error: "invalid", ready: this.ready() };
     const fresh: VoteGossipRecord[] = [];
     this.mergeProposal(r, fresh);
     this.flood(fresh, null);
@@ -409,6 +418,10 @@ export class GossipVoting {
     const c = canonical(r);
     const a = this.active.get(id);
     if (!a) {
+      if (r.createdAt > this.now + this.opts.maxClockSkewMs) {
+        this.out.events.push(`vote: ${this.self} defers proposal ${id}: created ${r.createdAt - this.now} ms in its future`);
+        return;
+      }
       if (this.active.size >= this.opts.maxActive) {
         this.out.events.push(`vote: ${this.self} ignores proposal ${id}: ${this.opts.maxActive} proposals active`);
         return;
