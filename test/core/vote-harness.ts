@@ -37,6 +37,8 @@ export interface VoteHarnessOptions {
   syncEveryMs?: number;
   graceMs?: number;
   eager?: boolean;
+  /** Anti-entropy partners per round. */
+  syncFanout?: number;
   /** The core's push coalescing window (0: push at once). */
   pushDelayMs?: number;
   /** Byzantine voters that sign both votes (approve to some peers, reject to others). */
@@ -107,7 +109,7 @@ export class VoteHarness {
 
   constructor(opts: VoteHarnessOptions) {
     this.opts = {
-      lossRate: 0, dupRate: 0, delayMinMs: 5, delayMaxMs: 50, stepMs: 5, syncEveryMs: 500, graceMs: 1e9, eager: true, pushDelayMs: 0,
+      lossRate: 0, dupRate: 0, delayMinMs: 5, delayMaxMs: 50, stepMs: 5, syncEveryMs: 500, graceMs: 1e9, eager: true, pushDelayMs: 0, syncFanout: 1,
       equivocators: 0, forgers: 0, unfiltered: false, firstArrivalWins: false, ...opts,
     };
     this.rng = new Rng(opts.seed);
@@ -141,7 +143,7 @@ export class VoteHarness {
       {
         self: node.id, rng: node.rng.fork(), peers: () => this.peers.get(node.id)!, members: () => this.ids,
         knowledge: () => this.knowledge(), syncEveryMs: this.opts.syncEveryMs, graceMs: this.opts.graceMs, eager: this.opts.eager,
-        pushDelayMs: this.opts.pushDelayMs,
+        pushDelayMs: this.opts.pushDelayMs, syncFanout: this.opts.syncFanout,
       },
       {
         proposals: recs.filter((r): r is ProposalRecord => r.kind === "vg_proposal"),
@@ -504,8 +506,10 @@ export interface RoundsResult {
  * Convergence under loss with no partition: `proposals` auto-voted proposals, one at a time through a
  * random agent, every agent eligible. Rounds are `syncEveryMs` (the anti-entropy cadence).
  */
-export function convergenceRounds(o: { n: number; proposals: number; seed: number; lossRate?: number; eager?: boolean; delayMaxMs?: number }): RoundsResult {
-  const h = new VoteHarness({ seed: o.seed, n: o.n, lossRate: o.lossRate ?? 0.05, delayMaxMs: o.delayMaxMs ?? 50, eager: o.eager ?? true });
+export function convergenceRounds(o: {
+  n: number; proposals: number; seed: number; lossRate?: number; eager?: boolean; delayMaxMs?: number; syncFanout?: number;
+}): RoundsResult {
+  const h = new VoteHarness({ seed: o.seed, n: o.n, lossRate: o.lossRate ?? 0.05, delayMaxMs: o.delayMaxMs ?? 50, eager: o.eager ?? true, syncFanout: o.syncFanout ?? 1 });
   const round = h.opts.syncEveryMs;
   const timeoutMs = 30 * round;
   const ids: string[] = [];

@@ -19,7 +19,7 @@
 //  - rumor mongering, eagerly: a record new to an agent is pushed at once to its overlay peers (except
 //    the one it came from); the overlay has no cut vertex, so one lost copy rarely matters;
 //  - anti-entropy: every `syncEveryMs` (jittered) while any proposal is active, a digest
-//    [proposalId, count, hash of record keys] goes to one random member; the answer carries the
+//    [proposalId, count, hash of record keys] goes to `syncFanout` random members; the answer carries the
 //    proposals the other side lacks in full, and for proposals held by both with different digests the
 //    keys held, so that each side then sends only the records the other lacks (push-pull, three steps).
 //
@@ -67,6 +67,8 @@ export interface GossipVotingOptions {
   knowledge: () => VoteKnowledge;
   /** Anti-entropy cadence while a proposal is active (one gossip round). */
   syncEveryMs: number;
+  /** Anti-entropy partners per round (default 1: a repair path behind the eager push; the mesh's gossip fanout for anti-entropy alone). */
+  syncFanout?: number;
   /** Records are kept this long after a proposal's voting window closes. */
   graceMs: number;
   /** Push new records to the peers (default true); false: anti-entropy only. */
@@ -186,7 +188,7 @@ export class GossipVoting {
   constructor(opts: GossipVotingOptions, persisted: GossipVotingPersisted = { proposals: [], votes: [], outcomes: [] }) {
     this.self = opts.self;
     this.opts = {
-      eager: true, pushDelayMs: 0, maxActive: 1000, maxOutcomes: 1000, maxOrphans: 10_000, maxClockSkewMs: 60_000, ...opts, members: opts.members ?? opts.peers,
+      eager: true, pushDelayMs: 0, syncFanout: 1, maxActive: 1000, maxOutcomes: 1000, maxOrphans: 10_000, maxClockSkewMs: 60_000, ...opts, members: opts.members ?? opts.peers,
     };
     for (const o of persisted.outcomes) this.outcomes.set(o.proposalId, { ...o });
     // Restore without re-persisting: records come back as they were stored.
@@ -367,8 +369,8 @@ export class GossipVoting {
       this.nextSyncAt = this.now + this.jitter();
       const targets = this.opts.members().filter((m) => m !== this.self);
       if (targets.length > 0) {
-        const to = targets[this.opts.rng.int(targets.length)];
-        this.send(to, { type: "vg_digest", digests: Array.from(this.active.values(), (a) => this.digestOf(a)) });
+        const digests = Array.from(this.active.values(), (a) => this.digestOf(a));
+        for (const to of this.opts.rng.sample(targets, this.opts.syncFanout)) this.send(to, { type: "vg_digest", digests });
       }
     }
     return this.ready();
