@@ -215,6 +215,7 @@ export class Node {
       persist: (op: StoreOp) => node.out.writes.push({ mod, op }),
       output: (key, value) => node.out.outputs.push({ mod, key, value }),
       log: (level, event, fields) => node.log(level, mod, event, fields),
+      observe: (metric, value) => node.list.forEach((m) => m.onObserve?.(mod, metric, value)),
       delegates: () => node.delegatesFor.get(mod)!,
       piggybacks: () => node.piggybacksFor.get(mod)!,
       publish: (key, value) => void node.board.set(key, value),

@@ -155,6 +155,11 @@ export interface Context {
   persist(op: StoreOp): void;
   output(key: string, value: unknown): void;
   log(level: LogEvent["level"], event: string, fields?: Record<string, unknown>): void;
+  /**
+   * Record a measurement from a real event (a decision's latency, a call's round trip, a migration:
+   * value 1) for the metrics: every module that implements `onObserve` receives it.
+   */
+  observe(metric: string, value: number): void;
   /** Anti-entropy delegates of the other modules, by module name. */
   delegates(): ReadonlyMap<string, SyncDelegate>;
   /** Piggyback delegates of the other modules, by module name. */
@@ -204,6 +209,8 @@ export interface Module {
   readonly coldPrefixes?: readonly string[];
   onMemberChange?(c: MemberChange): void;
   onCall?(r: CallResult): void;
+  /** A measurement another module observed (`mod` names it; see Context.observe). */
+  onObserve?(mod: string, metric: string, value: number): void;
   /** End of an input: send what was batched during it (e.g. one flood of all changes). */
   flush?(): void;
   /** The agent is leaving gracefully / was shut down. */
