@@ -1,21 +1,33 @@
 #!/usr/bin/env node
-// `npm run bench [-- --json] [-- --only <name>]`: the simulator benches (bench/run.ts, bundled with
-// esbuild and run under Node), then the workerd benches (vitest with vitest.bench.config.ts).
+// `npm run bench [-- --json] [-- --only <name>] [-- --trials <n>]`: the simulator benches (bench/run.ts),
+// the workerd benches on a real `wrangler dev` (bench/workerd.ts), both bundled with esbuild and run
+// under Node, then the workerd throughput bench (vitest with vitest.bench.config.ts).
 import { spawnSync } from "node:child_process";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const run = (cmd, argv, opts = {}) => {
   const r = spawnSync(cmd, argv, { stdio: opts.capture ? ["inherit", "pipe", "inherit"] : "inherit", encoding: "utf8", ...opts });
   if (r.status !== 0) process.exit(r.status ?? 1);
   return r.stdout ?? "";
 };
+const bundle = (entry, out) =>
+  run("esbuild", [entry, "--bundle", "--platform=node", "--format=esm", "--target=node22", `--outfile=${out}`, "--log-level=warning"]);
 
-run("esbuild", ["bench/run.ts", "--bundle", "--platform=node", "--format=esm", "--target=node22", "--outfile=.wrangler/bench/run.mjs", "--log-level=warning"]);
-run("node", [".wrangler/bench/run.mjs", ...args]);
+const SIM = ["sim-scale", "gossip-dissemination", "failure-detection", "cost", "raft-election", "raft-safety", "partitions", "voter-placement"];
+const WORKERD = ["first-write", "failover", "cadence", "idle-cost"];
+const wants = (names) => !only || names.some((n) => n.includes(only));
 
-const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
-if (only && !"replicated-writes".includes(only)) process.exit(0);
+if (wants(SIM)) {
+  bundle("bench/run.ts", ".wrangler/bench/run.mjs");
+  run("node", [".wrangler/bench/run.mjs", ...args]);
+}
+if (wants(WORKERD)) {
+  bundle("bench/workerd.ts", ".wrangler/bench/workerd.mjs");
+  run("node", [".wrangler/bench/workerd.mjs", ...args]);
+}
+if (!wants(["replicated-writes"])) process.exit(0);
 if (!json) console.error("▶ replicated-writes (workerd)");
 const out = run("vitest", ["run", "--config", "vitest.bench.config.ts", "--silent=false", "--reporter=dot"], { capture: true });
 const rows = out.split("\n").map((l) => l.slice(l.indexOf('{"bench"'))).filter((l) => l.startsWith('{"bench"')).map((l) => JSON.parse(l));

@@ -1,7 +1,9 @@
 // `npm run bench`: the long, full-size measurements behind the README's benchmark table.
 // Every ratio is against a bound or a baseline computed in the same run. `--json` prints one JSON line
 // per metric: {"bench","metric","value","bound","ratio"}. `--only <substring>` runs matching benches.
+import { placementBench } from "../test/core/partition-bench";
 import { faultStep, RaftHarness } from "../test/core/raft-harness";
+import { partitionRun } from "../test/sim/partitions";
 import { billedOps, crashDetection, disseminationRounds, falsePositives } from "../test/sim/scenarios";
 import { percentile, Simulator } from "../test/sim/sim";
 
@@ -110,6 +112,27 @@ await bench("raft-safety", () => {
     steps += h.time;
   }
   record("raft-safety", "seeds with safety checked every step, 0 violations", seeds, null, `${steps} steps`);
+});
+
+await bench("partitions", () => {
+  // The integrated agent (SWIM + log + partition module) under random two-way, three-way and one-way
+  // partitions with a crash, while a client writes: see test/sim/partitions.ts.
+  for (const [n, count] of [[12, Number(process.env.PARTITION_SEEDS_12 ?? 1000)], [100, Number(process.env.PARTITION_SEEDS_100 ?? 40)]] as const) {
+    const runs = Array.from({ length: count }, (_, i) => partitionRun(5000 + i, n));
+    const violations = runs.reduce((s, r) => s + r.violations.length, 0);
+    const ro = runs.filter((r) => r.readOnlyRounds !== null);
+    const worstRo = Math.max(...ro.map((r) => r.readOnlyRounds! / r.boundRounds));
+    const heal = runs.map((r) => r.healRounds ?? Infinity);
+    const healBase = runs.map((r) => r.healBaseRounds ?? Infinity);
+    const bound = Math.log2(n) + 5;
+    record("partitions", `N=${n}, ${count} seeds: safety violations (minority acks, writes accepted after the bound)`, violations, null, `${runs.reduce((s, r) => s + r.acked, 0)} writes acknowledged, ${runs.reduce((s, r) => s + r.refused, 0)} refused read-only`);
+    record("partitions", `N=${n}: slowest side to go read-only, share of its bound (hops + 2 rounds, +1)`, worstRo, 1, `${ro.length} two/three-way splits`);
+    record("partitions", `N=${n}: heal → all reconverged and read-write, p99 rounds (in force at the heal)`, percentile(heal, 99), bound, `p50 ${percentile(heal, 50).toFixed(2)}; in configured rounds p50 ${percentile(healBase, 50).toFixed(1)}, p99 ${percentile(healBase, 99).toFixed(1)}`);
+  }
+});
+
+await bench("voter-placement", () => {
+  for (const r of placementBench()) record(r.bench, r.metric, r.value, r.bound, r.note);
 });
 
 if (!json) {

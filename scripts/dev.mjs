@@ -86,6 +86,9 @@ try {
 
  Dashboard   ${BASE}/            (token: ${TOKEN})
  Health      ${BASE}/health
+ MCP         ${BASE}/mcp         (Streamable HTTP, header Authorization: Bearer ${TOKEN})
+
+ claude mcp add --transport http meshwork ${BASE}/mcp --header "Authorization: Bearer ${TOKEN}"
 
  curl -s ${H} ${BASE}/v1/swarms/demo
  curl -s ${H} ${BASE}/v1/swarms/demo/agents/agent-3

@@ -11,6 +11,8 @@ export interface Env {
   MESH_CHAOS?: string;
   /** "production" | "dev" | "test". */
   MESH_ENV?: string;
+  /** "debug" also logs protocol chatter (probes, pre-votes); default: state changes only. */
+  MESH_LOG?: string;
 }
 
 declare global {

@@ -1,111 +1,23 @@
-// MeshAgent: one swarm agent as a SQLite-backed Durable Object.
-// A thin shell (cloudflare/partyserver style): entry points stay tiny; the protocol lives in the
-// pure AgentCore. For every input the shell (1) steps the core, (2) persists its effects in one
-// transactionSync, (3) sends its envelopes, (4) replies — persist-before-send — and keeps one alarm
-// set to the core's earliest deadline (DESIGN.md principles 2–3).
+// MeshAgent: one swarm agent as a SQLite-backed Durable Object. The entry points stay small
+// (cloudflare/partyserver style): the protocols live in the pure Node (src/core), the plumbing in
+// Shell (persist → answer → send, one alarm), the request flows that wait on the replicated log in
+// replicated.ts. Every method answers a refusal value instead of throwing when the agent is crashed or
+// unknown.
 import { DurableObject } from "cloudflare:workers";
-import { AgentCore, type Effects } from "../core/agent";
-import type { SwarmConfig } from "../core/config";
-import type { Envelope } from "../core/envelope";
+import type {
+  AgentBrief, AgentStats, AgentView, ChaosCommand, ChaosState, DetectorView, HealthReport, InboxPage, InitParams, Member, MemoryListReply,
+  MemoryOp, MemoryReadReply, MemoryReply, Refusal,
+} from "../contract";
 import type { AgentId } from "../core/ids";
-import type { Member, MemberStatus } from "../core/membership/member";
+import type { Modules } from "../core/modules";
+import { INBOX_PREFIX, inboxCursor, inboxKey, type InboxEntry } from "../core/messages/log";
+import { Node } from "../core/node";
+import { describeReach } from "../core/partition/module";
 import { Rng } from "../core/rng";
 import type { Env } from "../env";
-import { agentObjectName, type Refusal } from "./names";
-import { AgentStorage, NO_CHAOS, type ChaosState, type InboxPage } from "./storage";
-
-export interface InitParams {
-  swarm: string;
-  self: string;
-  config: SwarmConfig;
-  caps?: string[];
-  slots?: number;
-  roster?: string[];
-  seeds?: string[];
-}
-
-export interface AgentView {
-  agentId: string;
-  swarmId: string;
-  status: MemberStatus;
-  state: "active" | "left" | "shutdown";
-  incarnation: number;
-  capabilities: string[];
-  peers: string[];
-  membership: Array<{ agentId: string; status: MemberStatus; incarnation: number; lastSeenAt: number | null }>;
-  load: number;
-  queue: number;
-  mode: "read-write" | "read-only";
-  raft: { role: string; term: number; leader: string | null; commitIndex: number; appliedIndex: number; voters: string[]; learners: string[] } | null;
-  config: SwarmConfig;
-  chaos: ChaosState;
-  stats: AgentStats;
-}
-
-export type AgentBrief = Pick<AgentView, "agentId" | "state" | "mode">;
-
-export interface AgentStats {
-  alarms: number;
-  peerCalls: number;
-  peerCallFailures: number;
-  rowsWritten: number;
-  envelopesIn: number;
-  envelopesOut: number;
-  invalidDropped: number;
-  chaosDropped: number;
-  since: number;
-}
-
-export interface DetectorView {
-  monitor: string;
-  known: boolean;
-  status: MemberStatus | null;
-  incarnation: number | null;
-  lastHeardAt: number | null;
-  suspicion: { since: number; deadline: number; confirmations: string[]; quorum: number } | null;
-  confirmedBy: string[];
-  isMonitor: boolean;
-}
-
-export interface HealthReport {
-  agentId: string;
-  state: "active" | "left" | "shutdown";
-  alarmAt: number | null;
-  deadline: number | null;
-  stalled: boolean;
-  rearmed: boolean;
-}
-
-export type MemoryOp =
-  | { op: "put"; ns: string; key: string; value: unknown; ttlSeconds?: number }
-  | { op: "del"; ns: string; key: string };
-
-export type MemoryReply =
-  | { ok: true; version?: number; deleted?: boolean; leader: string }
-  | { ok: false; code: "no_quorum" | "read_only"; message: string };
-
-export type MemoryReadReply =
-  | { ok: true; found: boolean; value?: unknown; version?: number; stale: boolean; servedBy: string }
-  | { ok: false; code: "no_quorum"; message: string };
-
-export type MemoryListReply =
-  | { ok: true; keys: string[]; next: string | null; stale: boolean }
-  | { ok: false; code: "no_quorum"; message: string };
-
-/** How long a request waits for a leader, a commit or a read confirmation before answering 503. */
-const CONSENSUS_WAIT_MS = 8000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export type ChaosCommand =
-  | { action: "crash" }
-  | { action: "restart" }
-  | { action: "partition"; groups: string[][] }
-  | { action: "heal" }
-  | { action: "drop"; rate: number };
-
-function isRefusalLike(x: unknown): boolean {
-  return typeof x === "object" && x !== null && "refused" in x;
-}
+import { listMemory, readMemory, writeMemory } from "./replicated";
+import { cut as cutLink, NO_CHAOS, Shell, TIMEOUT } from "./shell";
+import { RowStore } from "./store";
 
 function seedFromCrypto(): number {
   const a = new Uint32Array(1);
@@ -114,31 +26,16 @@ function seedFromCrypto(): number {
 }
 
 export class MeshAgent extends DurableObject<Env> {
-  private readonly store: AgentStorage;
-  private core: AgentCore | null = null;
-  private chaos: ChaosState = { ...NO_CHAOS };
-  private scheduledAlarm: number | null = null;
-  private readonly rng = new Rng(seedFromCrypto());
-  /** Writes waiting for their log entry to be applied: index → (term, resolve). */
-  private readonly writeWaiters = new Map<number, Array<{ term: number; resolve: (r: unknown) => void }>>();
-  /** Linearizable reads waiting for leadership confirmation: ctx → resolve(readIndex | null). */
-  private readonly readWaiters = new Map<number, (index: number | null) => void>();
-  /** Requests waiting for the applied index to reach a value. */
-  private appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
-  private readonly stats: AgentStats = {
-    alarms: 0, peerCalls: 0, peerCallFailures: 0, rowsWritten: 0,
-    envelopesIn: 0, envelopesOut: 0, invalidDropped: 0, chaosDropped: 0, since: Date.now(),
-  };
+  private readonly shell: Shell;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.store = new AgentStorage(ctx.storage);
+    this.shell = new Shell(ctx, env, new RowStore(ctx.storage), new Rng(seedFromCrypto()));
     ctx.blockConcurrencyWhile(async () => {
-      this.store.migrate();
-      this.chaos = this.store.loadChaos();
-      this.scheduledAlarm = await ctx.storage.getAlarm();
+      this.shell.store.migrate();
+      this.shell.chaos = this.shell.store.get<ChaosState>("shell", "chaos") ?? { ...NO_CHAOS };
       // Constructed with state on disk: an eviction (or a deploy) — not a crash — so no new incarnation.
-      if (!this.chaos.crashed) this.restoreFromStorage(false);
+      if (!this.shell.chaos.crashed) this.restore(false);
     });
   }
 
@@ -146,42 +43,37 @@ export class MeshAgent extends DurableObject<Env> {
 
   /** Create this agent (idempotent for the same swarm/agent: returns the existing view). */
   async init(p: InitParams): Promise<{ created: boolean; view: AgentView }> {
-    if (this.core) {
-      if (this.core.meta.swarm !== p.swarm || this.core.meta.self !== p.self) throw new Error("identity mismatch");
+    const s = this.shell;
+    if (s.node) {
+      if (s.node.meta.swarm !== p.swarm || s.node.meta.self !== p.self) throw new Error("identity mismatch");
       return { created: false, view: this.viewSync() };
     }
-    const { core, effects } = AgentCore.create({
-      swarm: p.swarm, self: p.self as AgentId, config: p.config, caps: p.caps, slots: p.slots,
-      roster: p.roster, seeds: p.seeds, now: Date.now(), rng: this.rng.fork(),
+    const { node, effects } = Node.create({
+      swarm: p.swarm, self: p.self as AgentId, config: p.config, caps: p.caps, slots: p.slots, roster: p.roster, seeds: p.seeds,
+      now: Date.now(), rng: s.rng.fork(),
     });
-    this.core = core;
-    this.chaos = { ...NO_CHAOS };
+    s.node = node;
+    this.setChaos({ ...NO_CHAOS });
     // Wait for the join round (seeds answer inline with their membership) so the reply lists peers.
-    const sends = effects.send;
-    effects.send = [];
-    this.commit(effects);
-    await this.dispatch(sends);
-    await this.arm();
+    await s.commitAndSend(effects);
     return { created: true, view: this.viewSync() };
   }
 
   /** A peer envelope. Replies addressed to the sender ride back inline (one billed call, not two). */
   async deliver(raw: unknown): Promise<unknown[] | null> {
-    const core = this.core;
+    const s = this.shell;
     // A crashed or unknown agent does not answer: the sender sees no reply, as on a real network.
-    if (!core || this.chaos.crashed) return null;
+    if (!s.node || s.chaos.crashed) return null;
     const from = (raw as { from?: unknown } | null)?.from;
     if (typeof from === "string" && this.cut(from)) {
-      this.stats.chaosDropped++;
+      s.stats.chaosDropped++;
       return [];
     }
-    const effects = core.receive(raw, Date.now());
-    const inline: Envelope[] = [];
-    const later: Envelope[] = [];
-    for (const e of effects.send) (e.to === from ? inline : later).push(e);
-    effects.send = later;
-    this.commit(effects);
-    await this.arm();
+    const effects = s.node.receive(raw, Date.now());
+    const inline = effects.send.filter((e) => e.to === from);
+    effects.send = effects.send.filter((e) => e.to !== from);
+    s.commit(effects);
+    await s.arm();
     return inline;
   }
 
@@ -189,479 +81,197 @@ export class MeshAgent extends DurableObject<Env> {
     return this.refusal() ?? this.viewSync();
   }
 
-  /** What the router needs to enter the mesh here (the full view is heavy: the whole membership). */
   async brief(): Promise<AgentBrief | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const core = this.core!;
-    return { agentId: core.meta.self, state: core.meta.state, mode: core.mode() };
+    const node = this.shell.node;
+    return this.refusal() ?? { agentId: this.shell.self, state: node!.meta.state, mode: node!.mode(), reach: this.reach() };
   }
 
   async leave(): Promise<AgentView | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const core = this.core!;
-    this.commit(core.leave());
-    await this.arm();
-    return this.viewSync();
+    return this.refusal() ?? (await this.shell.commitAndSend(this.shell.node!.leave(Date.now())), this.viewSync());
   }
 
   /** `network_shutdown`: stop ticking; with purge, erase all storage. */
   async shutdown(purge: boolean): Promise<{ shutdown: true; purged: boolean }> {
-    if (this.core) {
-      this.commit(this.core.shutdown());
-    }
+    const s = this.shell;
+    if (s.node) s.commit(s.node.shutdown(Date.now()));
     if (purge) {
-      await this.store.erase();
-      this.core = null;
-      this.chaos = { ...NO_CHAOS };
-      this.scheduledAlarm = null;
+      await s.store.erase();
+      s.crash();
+      s.chaos = { ...NO_CHAOS };
       return { shutdown: true, purged: true };
     }
-    await this.arm();
+    await s.arm();
     return { shutdown: true, purged: false };
   }
 
   /** Push a membership table and trigger anti-entropy (topology repair). */
   async resync(records: Member[]): Promise<string[] | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const core = this.core!;
-    this.commit(core.resync(records, Date.now()));
-    await this.arm();
-    return core.peers();
+    return this.refusal() ?? (await this.command((m) => m.membership.resync(records)), this.shell.node!.mods.membership.peers());
   }
 
   async chaosCommand(cmd: ChaosCommand): Promise<{ agentId: string | null; chaos: ChaosState }> {
-    switch (cmd.action) {
-      case "crash":
-        this.chaos = { ...this.chaos, crashed: true };
-        this.store.saveChaos(this.chaos);
-        // Memory is lost with the crash; storage is kept.
-        this.core = null;
-        await this.ctx.storage.deleteAlarm();
-        this.scheduledAlarm = null;
-        break;
-      case "restart":
-        this.chaos = { ...this.chaos, crashed: false };
-        this.store.saveChaos(this.chaos);
-        this.core = null;
-        this.restoreFromStorage(true);
-        await this.arm();
-        break;
-      case "partition":
-        this.chaos = { ...this.chaos, groups: cmd.groups };
-        this.store.saveChaos(this.chaos);
-        break;
-      case "heal":
-        this.chaos = { ...this.chaos, groups: null, dropRate: 0 };
-        this.store.saveChaos(this.chaos);
-        break;
-      case "drop":
-        this.chaos = { ...this.chaos, dropRate: cmd.rate };
-        this.store.saveChaos(this.chaos);
-        break;
-    }
-    return { agentId: this.core?.meta.self ?? null, chaos: this.chaos };
+    const s = this.shell;
+    const c = s.chaos;
+    if (cmd.action === "crash") {
+      this.setChaos({ ...c, crashed: true });
+      s.crash();
+      await this.ctx.storage.deleteAlarm();
+    } else if (cmd.action === "restart") {
+      this.setChaos({ ...c, crashed: false });
+      s.crash();
+      this.restore(true);
+      await s.arm();
+    } else if (cmd.action === "partition") this.setChaos({ ...c, groups: cmd.groups });
+    else if (cmd.action === "heal") this.setChaos({ ...c, groups: null, dropRate: 0 });
+    else this.setChaos({ ...c, dropRate: cmd.rate });
+    return { agentId: s.node?.meta.self ?? null, chaos: s.chaos };
   }
 
   /** Cron health check: is this agent answering, is its alarm armed? Re-arms a stalled alarm. */
   async health(): Promise<HealthReport | Refusal> {
     const refused = this.refusal();
     if (refused) return refused;
-    const core = this.core!;
+    const node = this.shell.node!;
     const alarmAt = await this.ctx.storage.getAlarm();
-    const deadline = core.nextDeadline();
-    const interval = core.meta.config.gossip.intervalMs;
-    const now = Date.now();
-    const stalled = deadline !== null && (alarmAt === null || alarmAt < now - 2 * interval - 1000);
-    let rearmed = false;
+    const deadline = node.nextDeadline();
+    const stalled = deadline !== null && (alarmAt === null || alarmAt < Date.now() - 2 * node.meta.config.gossip.intervalMs - 1000);
     if (stalled) {
-      this.scheduledAlarm = null;
-      await this.arm();
-      rearmed = true;
+      this.shell.forgetAlarm();
+      await this.shell.arm();
     }
-    return { agentId: core.meta.self, state: core.meta.state, alarmAt, deadline, stalled, rearmed };
+    return { agentId: node.meta.self, state: node.meta.state, alarmAt, deadline, stalled, rearmed: stalled };
   }
 
   /** A message enters the mesh through this agent: numbered, stored, flooded; then acknowledged. */
   async post(from: string, to: string, body: Record<string, unknown>): Promise<{ messageId: string; recipients: string[] } | Refusal> {
-    const refused = this.refusal();
+    const refused = this.refusal() ?? (this.shell.node!.meta.state !== "active" ? ({ refused: "agent_unavailable" } as const) : null);
     if (refused) return refused;
-    const core = this.core!;
-    if (core.meta.state !== "active") return { refused: "agent_unavailable" };
-    const { message, effects } = core.post(from, to, body, Date.now());
-    this.commit(effects);
-    await this.arm();
-    const recipients = to === "all" ? core.liveIds().filter((id) => id !== from) : [to];
-    return { messageId: `${message.stream}#${message.seq}`, recipients };
+    // A message is a write: a read-only side takes none (its flood could not reach the other side anyway).
+    if (this.shell.node!.mode() === "read-only") return { refused: "read_only", message: this.reach() ?? undefined };
+    const m = await this.command((mods) => mods.messages.post(from, to, body));
+    const live = this.shell.node!.mods.membership.liveIds();
+    return { messageId: `${m.stream}#${m.seq}`, recipients: to === "all" ? live.filter((id) => id !== from) : [to] };
   }
 
   async inbox(after: number, limit: number): Promise<InboxPage | Refusal> {
     const refused = this.refusal();
     if (refused) return refused;
-    return this.store.inbox(after, limit);
+    const rows = this.shell.store.scan("messages", INBOX_PREFIX, after > 0 ? inboxKey(after) : null, limit);
+    const messages = rows.map(([k, v]) => ({ cursor: inboxCursor(k), ...(v as InboxEntry) }));
+    const last = messages.at(-1);
+    return { messages, next: last ? String(last.cursor) : after > 0 ? String(after) : null };
   }
 
   /** This agent's failure-detector view of `target` (fault-tolerance `heartbeat_monitor`). */
-  async detectorView(target: string): Promise<DetectorView | Refusal> {
+  async detectorView(target: string, probe: string | null = null): Promise<DetectorView | Refusal> {
     const refused = this.refusal();
     if (refused) return refused;
-    const core = this.core!;
-    const m = core.member(target);
+    const mm = this.shell.node!.mods.membership;
+    const m = mm.member(target);
     return {
-      monitor: core.meta.self,
-      known: !!m,
-      status: m?.status ?? null,
-      incarnation: m?.inc ?? null,
-      lastHeardAt: core.lastHeardAt(target) ?? null,
-      suspicion: core.suspicion(target),
-      confirmedBy: m && (m.status === "suspect" || m.status === "dead") ? (m.by ?? []) : [],
-      isMonitor: core.peers().includes(target),
+      monitor: this.shell.self, known: !!m, status: m?.status ?? null, incarnation: m?.inc ?? null,
+      lastHeardAt: mm.lastHeardAt(target) ?? null, suspicion: mm.suspicion(target),
+      confirmedBy: m && (m.status === "suspect" || m.status === "dead") ? (m.by ?? []) : [], isMonitor: mm.peers().includes(target),
+      probe,
     };
   }
 
-  /** Probe `target` now, out of turn, and let the detector act on the answer (`failover_recovery`). */
+  /** Probe `target` now, out of turn, wait for the probe's outcome, and report (`failover_recovery`). */
   async probeNow(target: string): Promise<DetectorView | Refusal> {
     const refused = this.refusal();
     if (refused) return refused;
-    const effects = this.core!.probeNow(target, Date.now());
-    const sends = effects.send;
-    effects.send = [];
-    this.commit(effects);
-    await this.dispatch(sends);
-    await this.arm();
-    return this.detectorView(target);
+    const s = this.shell;
+    const { result: started, effects } = s.exec((m) => m.membership.probeNow(target));
+    const mm = s.node!.mods.membership;
+    // Direct probe, then indirect probes: 3 probe timeouts, plus one of grace for a late alarm.
+    const outcome = started ? s.wait<string>("membership", `probe:${target}`, Date.now() + 4 * mm.probeTimeoutMs + 1000) : null;
+    await s.commitAndSend(effects);
+    const r = await outcome;
+    return this.detectorView(target, r === TIMEOUT || r === null ? null : r);
   }
 
-  /**
-   * A memory write (`memory_usage` store/delete) through the replicated log. A non-leader forwards it
-   * to the leader (never refuses); the answer comes once the entry is committed and applied.
-   */
-  async memWrite(op: MemoryOp, hops = 0, deadline = Date.now() + CONSENSUS_WAIT_MS): Promise<MemoryReply | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const core = this.core!;
-    if (core.meta.config.consensus.voters === 0) {
-      return { ok: false, code: "no_quorum", message: "This swarm has no replicated log (consensus.voters is 0)." };
-    }
-    for (;;) {
-      const now = Date.now();
-      const cmd =
-        op.op === "put"
-          ? { op: "put" as const, ns: op.ns, key: op.key, value: op.value, at: now,
-              expiresAt: op.ttlSeconds ? now + op.ttlSeconds * 1000 : null }
-          : { op: "del" as const, ns: op.ns, key: op.key, at: now };
-      const p = core.memPropose(cmd, now);
-      if (p) {
-        const done = new Promise<unknown>((resolve) => {
-          const list = this.writeWaiters.get(p.index) ?? [];
-          list.push({ term: p.term, resolve });
-          this.writeWaiters.set(p.index, list);
-        });
-        this.commit(p.effects);
-        await this.arm();
-        const result = (await Promise.race([done, sleep(Math.max(0, deadline - Date.now())).then(() => null)])) as
-          | { version?: number; deleted?: boolean; lost?: boolean }
-          | null;
-        if (!result || result.lost) {
-          return { ok: false, code: "no_quorum", message: "The write was not committed (no majority, or leadership changed); retry." };
-        }
-        return { ok: true, version: result.version, deleted: result.deleted, leader: core.meta.self };
-      }
-      const leader = await this.awaitLeader(deadline);
-      if (!leader) return { ok: false, code: "no_quorum", message: "No leader of the replicated log can be reached." };
-      if (leader !== core.meta.self && hops < 3) {
-        try {
-          const r = await this.env.AGENT.getByName(agentObjectName(core.meta.swarm, leader)).memWrite(op, hops + 1, deadline);
-          if (!isRefusalLike(r)) return r as MemoryReply;
-        } catch {
-          // fall through: wait for a new leader
-        }
-      }
-      if (Date.now() >= deadline) return { ok: false, code: "no_quorum", message: `Leader ${leader} does not answer.` };
-      await sleep(20);
-    }
+  async memWrite(op: MemoryOp, hops = 0, deadline?: number): Promise<MemoryReply | Refusal> {
+    return this.refusal() ?? writeMemory(this.shell, op, hops, deadline);
   }
 
-  /** A memory read: linearizable (ReadIndex at the leader) by default, or stale from local state. */
   async memRead(ns: string, key: string, stale: boolean, hops = 0): Promise<MemoryReadReply | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const core = this.core!;
-    const local = (isStale: boolean): MemoryReadReply => {
-      const rec = core.memStore()?.get(ns, key, Date.now()) ?? null;
-      return rec
-        ? { ok: true, found: true, value: rec.value, version: rec.version, stale: isStale, servedBy: core.meta.self }
-        : { ok: true, found: false, stale: isStale, servedBy: core.meta.self };
-    };
-    if (stale || core.meta.config.consensus.voters === 0) return local(true);
-    const index = await this.linearizableIndex(hops);
-    if (typeof index === "object") return index;
-    if (index === -1) return this.forwardRead(ns, key, hops);
-    return local(false);
+    return this.refusal() ?? readMemory(this.shell, ns, key, stale, hops);
   }
 
   async memList(ns: string, prefix: string, limit: number, cursor: string | null, stale: boolean, hops = 0): Promise<MemoryListReply | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const core = this.core!;
-    const local = (isStale: boolean): MemoryListReply => {
-      const page = core.memStore()?.list(ns, prefix, limit, cursor, Date.now()) ?? { keys: [], next: null };
-      return { ok: true, ...page, stale: isStale };
-    };
-    if (stale || core.meta.config.consensus.voters === 0) return local(true);
-    const index = await this.linearizableIndex(hops);
-    if (typeof index === "object") return index;
-    if (index === -1) {
-      const leader = core.raftLeader();
-      const r = await this.env.AGENT.getByName(agentObjectName(core.meta.swarm, leader!)).memList(ns, prefix, limit, cursor, false, hops + 1);
-      return r as MemoryListReply;
-    }
-    return local(false);
-  }
-
-  /**
-   * ReadIndex: on the leader, the confirmed read index once applied (thesis §6.4); -1 when the leader is
-   * elsewhere (forward); a failure reply when no leader answers.
-   */
-  private async linearizableIndex(hops: number): Promise<number | { ok: false; code: "no_quorum"; message: string }> {
-    const core = this.core!;
-    const deadline = Date.now() + CONSENSUS_WAIT_MS;
-    for (;;) {
-      const r = core.memReadIndex(Date.now());
-      if (r) {
-        const confirmed = new Promise<number | null>((resolve) => this.readWaiters.set(r.ctx, resolve));
-        this.commit(r.effects);
-        await this.arm();
-        const index = await Promise.race([confirmed, sleep(Math.max(0, deadline - Date.now())).then(() => null)]);
-        if (index === null) return { ok: false, code: "no_quorum", message: "Leadership could not be confirmed by a majority." };
-        if (!(await this.waitApplied(index, Math.max(0, deadline - Date.now())))) {
-          return { ok: false, code: "no_quorum", message: "The leader did not catch up in time." };
-        }
-        return index;
-      }
-      const leader = await this.awaitLeader(deadline);
-      if (!leader) return { ok: false, code: "no_quorum", message: "No leader of the replicated log can be reached." };
-      if (leader !== core.meta.self && hops < 3) return -1;
-      if (Date.now() >= deadline) return { ok: false, code: "no_quorum", message: "No leader of the replicated log." };
-      await sleep(20);
-    }
-  }
-
-  private async forwardRead(ns: string, key: string, hops: number): Promise<MemoryReadReply | Refusal> {
-    const core = this.core!;
-    const leader = core.raftLeader();
-    if (!leader) return { ok: false, code: "no_quorum", message: "No leader of the replicated log." };
-    try {
-      return (await this.env.AGENT.getByName(agentObjectName(core.meta.swarm, leader)).memRead(ns, key, false, hops + 1)) as
-        | MemoryReadReply
-        | Refusal;
-    } catch {
-      return { ok: false, code: "no_quorum", message: `Leader ${leader} does not answer.` };
-    }
+    return this.refusal() ?? listMemory(this.shell, ns, prefix, limit, cursor, stale, hops);
   }
 
   /** The full membership records (for topology repair's anti-entropy). */
   async membershipRecords(): Promise<Member[] | Refusal> {
-    return this.refusal() ?? this.core!.membership();
+    return this.refusal() ?? this.shell.node!.mods.membership.all();
   }
 
+  /** Billing counters (answered even while crashed: a crashed agent's counters must stand still). */
   async getStats(): Promise<AgentStats> {
-    return this.snapshotStats();
+    return this.stats();
   }
-
-  // ---- alarm: the one timer for every deadline -----------------------------------------------
 
   override async alarm(): Promise<void> {
-    this.scheduledAlarm = null;
-    try {
-      if (!this.core || this.chaos.crashed) return;
-      this.stats.alarms++;
-      const effects = this.core.tick(Date.now());
-      const sends = effects.send;
-      effects.send = [];
-      this.commit(effects);
-      await this.dispatch(sends);
-    } catch (err) {
-      // Never throw from alarm(): a retry would replace our cadence with the platform's backoff.
-      console.error(`alarm failed for ${this.core?.meta.self}:`, err);
-    } finally {
-      await this.arm();
-    }
-  }
-
-  // ---- effect runner --------------------------------------------------------------------------
-
-  /** Persist the effects in one transaction, then start the sends (persist-before-send). */
-  private commit(effects: Effects): void {
-    const before = this.store.rowsWritten;
-    this.store.apply(effects);
-    this.stats.rowsWritten += this.store.rowsWritten - before;
-    this.settle(effects);
-    for (const ev of effects.events) console.log(`[${this.core?.meta.swarm}/${this.core?.meta.self}] ${ev}`);
-    if (effects.send.length > 0) this.ctx.waitUntil(this.dispatch(effects.send));
-  }
-
-  private async dispatch(sends: Envelope[]): Promise<void> {
-    await Promise.all(sends.map((e) => this.sendOne(e)));
-  }
-
-  private async sendOne(e: Envelope): Promise<void> {
-    if (this.chaos.crashed || !this.core) return;
-    if (this.cut(e.to) || (this.chaos.dropRate > 0 && this.rng.chance(this.chaos.dropRate))) {
-      this.stats.chaosDropped++;
-      return;
-    }
-    this.stats.envelopesOut++;
-    this.stats.peerCalls++;
-    let replies: unknown[];
-    try {
-      const stub = this.env.AGENT.getByName(agentObjectName(e.swarm, e.to));
-      const r = (await stub.deliver(e)) as unknown[] | null;
-      if (r === null) {
-        this.stats.peerCallFailures++;
-        return;
-      }
-      replies = r;
-    } catch {
-      this.stats.peerCallFailures++;
-      return;
-    }
-    for (const r of replies) {
-      if (!this.core || this.chaos.crashed) return;
-      this.stats.envelopesIn++;
-      const effects = this.core.receive(r, Date.now());
-      this.commit(effects);
-    }
-  }
-
-  private async arm(): Promise<void> {
-    const deadline = this.chaos.crashed ? null : (this.core?.nextDeadline() ?? null);
-    if (deadline === null) {
-      if (this.scheduledAlarm !== null) {
-        await this.ctx.storage.deleteAlarm();
-        this.scheduledAlarm = null;
-      }
-      return;
-    }
-    // Each setAlarm is a row written: only move the alarm when the deadline moved earlier. A deadline
-    // that moved later (a Raft follower's election timer, reset by every append) leaves the alarm where
-    // it is: it fires early, the idempotent tick does nothing, and re-arms once.
-    if (this.scheduledAlarm !== null && this.scheduledAlarm <= deadline && this.scheduledAlarm > Date.now()) return;
-    await this.ctx.storage.setAlarm(deadline);
-    this.scheduledAlarm = deadline;
-    this.stats.rowsWritten++;
-  }
-
-  /** Wake requests whose writes were applied, whose reads were confirmed, or that waited for catch-up. */
-  private settle(effects: Effects): void {
-    const r = effects.repl;
-    for (const a of r.applied) {
-      const ws = this.writeWaiters.get(a.index);
-      if (!ws) continue;
-      this.writeWaiters.delete(a.index);
-      for (const w of ws) w.resolve(w.term === a.term ? (a.result ?? { lost: true }) : { lost: true });
-    }
-    for (const rd of r.reads) {
-      this.readWaiters.get(rd.ctx)?.(rd.index);
-      this.readWaiters.delete(rd.ctx);
-    }
-    for (const ctx of r.droppedReads) {
-      this.readWaiters.get(ctx)?.(null);
-      this.readWaiters.delete(ctx);
-    }
-    const applied = this.core?.memApplied() ?? 0;
-    if (this.appliedWaiters.length) {
-      const ready = this.appliedWaiters.filter((w) => w.index <= applied);
-      this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > applied);
-      for (const w of ready) w.resolve();
-    }
-  }
-
-  private waitApplied(index: number, timeoutMs: number): Promise<boolean> {
-    if ((this.core?.memApplied() ?? 0) >= index) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const w = { index, resolve: () => resolve(true) };
-      this.appliedWaiters.push(w);
-      setTimeout(() => {
-        this.appliedWaiters = this.appliedWaiters.filter((x) => x !== w);
-        resolve(false);
-      }, timeoutMs);
-    });
-  }
-
-  /** The current leader of the replicated log, waiting (bounded) while an election runs. */
-  private async awaitLeader(deadline: number): Promise<string | null> {
-    for (;;) {
-      const l = this.core?.raftLeader() ?? null;
-      if (l) return l;
-      if (Date.now() >= deadline) return null;
-      await sleep(Math.max(10, Math.floor((this.core?.meta.config.failure.heartbeatMs ?? 100) / 2)));
-    }
+    await this.shell.alarm();
   }
 
   // ---- helpers --------------------------------------------------------------------------------
 
-  private restoreFromStorage(afterCrash: boolean): void {
-    const p = this.store.load();
-    if (!p) return;
-    const { core, effects } = AgentCore.restore(p, Date.now(), this.rng.fork(), { bumpIncarnation: afterCrash });
-    this.core = core;
-    this.commit(effects);
-    this.ctx.waitUntil(this.arm());
+  /** Run a command on the node, persist and send its effects, and return its result. */
+  private async command<T>(fn: (m: Modules) => T): Promise<T> {
+    const { result, effects } = this.shell.exec(fn);
+    await this.shell.commitAndSend(effects);
+    return result;
+  }
+
+  private restore(afterCrash: boolean): void {
+    const s = this.shell;
+    const r = Node.restore((mod, cold) => s.store.load(mod, cold), Date.now(), s.rng.fork(), afterCrash);
+    if (!r) return;
+    s.node = r.node;
+    s.commit(r.effects);
+    this.ctx.waitUntil(s.arm());
+  }
+
+  private setChaos(c: ChaosState): void {
+    this.shell.chaos = c;
+    this.shell.store.apply([{ mod: "shell", op: { op: "put", key: "chaos", value: c } }]);
+  }
+
+  /** What this side of a partition reaches, when it is read-only (null when it may write). */
+  private reach(): string | null {
+    const node = this.shell.node;
+    if (!node || node.mode() !== "read-only") return null;
+    const s = node.mods.partition.status();
+    return s ? describeReach(s) : "this side cannot reach a quorum of the swarm";
   }
 
   /** Why this agent cannot answer, if it cannot (RPC returns it rather than throwing). */
   private refusal(): Refusal | null {
-    if (this.chaos.crashed) return { refused: "agent_unavailable" };
-    if (!this.core) return { refused: "agent_not_found" };
+    if (this.shell.chaos.crashed) return { refused: "agent_unavailable" };
+    if (!this.shell.node) return { refused: "agent_not_found" };
     return null;
   }
 
-  /** Is the link between this agent and `other` cut by a chaos partition? */
   private cut(other: string): boolean {
-    const groups = this.chaos.groups;
-    if (!groups || !this.core) return false;
-    const self = this.core.meta.self;
-    const gi = (id: string) => {
-      const i = groups.findIndex((g) => g.includes(id));
-      return i === -1 ? groups.length : i;
-    };
-    return gi(self) !== gi(other);
-  }
-
-  private snapshotStats(): AgentStats {
-    const c = this.core?.counters;
-    return { ...this.stats, invalidDropped: c?.invalidDropped ?? 0 };
+    return this.shell.node ? cutLink(this.shell.chaos, this.shell.self, other) : false;
   }
 
   private viewSync(): AgentView {
-    const core = this.core!;
-    const me = core.self();
-    const now = Date.now();
-    const membership = core.membership().map((m) => ({
-      agentId: m.id,
-      status: m.status,
-      incarnation: m.inc,
-      lastSeenAt: m.id === me.id ? now : (core.lastHeardAt(m.id) ?? null),
-    }));
+    const s = this.shell;
+    const node = s.node!;
     return {
-      agentId: me.id,
-      swarmId: core.meta.swarm,
-      status: me.status,
-      state: core.meta.state,
-      incarnation: me.inc,
-      capabilities: me.caps,
-      peers: core.peers(),
-      membership,
-      load: me.load,
+      ...(node.view() as Omit<AgentView, "queue" | "config" | "chaos" | "stats">),
       queue: 0,
-      mode: core.mode(),
-      raft: core.raftStatus(),
-      config: core.meta.config,
-      chaos: this.chaos,
-      stats: this.snapshotStats(),
+      config: node.meta.config,
+      chaos: s.chaos,
+      stats: this.stats(),
     };
+  }
+
+  private stats(): AgentStats {
+    const s = this.shell;
+    return { ...s.stats, rowsWritten: s.store.rowsWritten, core: s.node?.counters() ?? {} };
   }
 }

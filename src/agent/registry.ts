@@ -70,6 +70,17 @@ export class SwarmRegistry extends DurableObject<Env> {
       .map(fromRow);
   }
 
+  /**
+   * The active swarm most recently initialized (newest createdAt; among equal times, the one
+   * registered last) — the default swarm of MCP tools called without a swarm id.
+   */
+  async latest(): Promise<SwarmRecord | null> {
+    const row = this.sql
+      .exec<Row>(`SELECT * FROM swarms WHERE status = 'active' ORDER BY created_at DESC, rowid DESC LIMIT 1`)
+      .toArray()[0];
+    return row ? fromRow(row) : null;
+  }
+
   /** Reserve an agent id in an active swarm (before the agent object is initialized). */
   async addAgent(swarmId: string, agentId: string): Promise<Result<SwarmRecord>> {
     const rec = this.read(swarmId);

@@ -8,8 +8,14 @@ export interface SwarmConfig {
   /** eager: push new information at once (infect-and-forward) rather than only on the next round. */
   gossip: { intervalMs: number; fanout: number; eager: boolean };
   failure: { heartbeatMs: number; timeoutMs: number };
-  /** voters: members of the Raft group (0: no replicated log); snapshotEvery: compact the log after this many applied entries. */
-  consensus: { threshold: number; voters: number; snapshotEvery: number };
+  /**
+   * voters: members of the Raft group (0: no replicated log); snapshotEvery: compact the log after this
+   * many applied entries; heartbeatMs / electionMs: the log's own timing (leader heartbeat; election
+   * timeout, randomized in [electionMs, 2·electionMs)), independent of the gossip round; fastFailover:
+   * act on evidence (a new swarm campaigns at once, a failed call to the leader starts a check and a
+   * PreVote, a restarted leader campaigns) instead of waiting for timers — off only to measure the difference.
+   */
+  consensus: { threshold: number; voters: number; snapshotEvery: number; heartbeatMs: number; electionMs: number; fastFailover: boolean };
 }
 
 export const DEFAULT_CONFIG: SwarmConfig = {
@@ -18,7 +24,7 @@ export const DEFAULT_CONFIG: SwarmConfig = {
   maxAgents: 12,
   gossip: { intervalMs: 3000, fanout: 3, eager: true },
   failure: { heartbeatMs: 3000, timeoutMs: 10000 },
-  consensus: { threshold: 0.67, voters: 5, snapshotEvery: 500 },
+  consensus: { threshold: 0.67, voters: 5, snapshotEvery: 500, heartbeatMs: 5000, electionMs: 15_000, fastFailover: true },
 };
 
 /** Hard limits every config must satisfy (the router validates requests against these too). */
@@ -38,7 +44,9 @@ export type SwarmConfigInput = {
   maxAgents?: number;
   gossip?: { intervalMs?: number; fanout?: number; eager?: boolean };
   failure?: { heartbeatMs?: number; timeoutMs?: number };
-  consensus?: { threshold?: number; voters?: number; snapshotEvery?: number };
+  consensus?: {
+    threshold?: number; voters?: number; snapshotEvery?: number; heartbeatMs?: number; electionMs?: number; fastFailover?: boolean;
+  };
 };
 
 export function resolveConfig(input: SwarmConfigInput = {}): SwarmConfig {

@@ -13,3 +13,14 @@ export function hash32(s: string, seed = 0): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+/** The hash order used to place the log's voters: independent of the overlay's rings. */
+export const VOTER_SEED = 0x766f7465;
+
+/** `ids` ordered by their hash under `seed` (ties by id): a placement that ignores creation order. */
+export function rankByHash(ids: readonly string[], seed: number): string[] {
+  return ids
+    .map((id) => ({ id, h: hash32(id, seed) }))
+    .sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((x) => x.id);
+}

@@ -11,8 +11,10 @@ import {
 import { getInbox, postMessage } from "./messages";
 import { faultTolerance } from "./fault";
 import { deleteMemory, getMemory, listMemory, putMemory } from "./memory";
+import { guardMcp, serveMcp } from "./mcp";
+import { VERSION } from "./version";
 
-export const VERSION = "0.1.0";
+export { VERSION };
 
 type Handler = (req: IRequest, env: Env) => Promise<Response> | Response;
 
@@ -33,6 +35,9 @@ const ROUTES: Array<[string, Partial<Record<"GET" | "POST" | "PUT" | "DELETE", H
 
 async function authenticate(req: IRequest, env: Env): Promise<void> {
   const path = new URL(req.url).pathname;
+  // /mcp refuses cross-origin browser requests before anything else (the MCP transport's security
+  // guidance), then needs the same token as the API.
+  if (path === "/mcp") guardMcp(req, env);
   if (path.startsWith("/v1/") || path === "/v1" || path === "/mcp") await requireToken(req, env.MESH_TOKEN);
 }
 
@@ -46,6 +51,9 @@ export function buildRouter() {
   });
   router.get("/health", () => json({ ok: true, version: VERSION }));
   router.all("/health", (req) => methodNotAllowed(req, ["GET"]));
+  // MCP over Streamable HTTP: every method goes to the SDK's handler, which owns the transport's
+  // semantics (POST for JSON-RPC; GET/DELETE answer 405 on a stateless server).
+  router.all("/mcp", (req: IRequest, env: Env) => serveMcp(req, env));
   for (const [path, methods] of ROUTES) {
     for (const [method, handler] of Object.entries(methods)) {
       router[method.toLowerCase() as "get"](path, (req: IRequest, env: Env) => handler!(req, env));

@@ -36,7 +36,7 @@ export async function readJson(request: Request): Promise<unknown> {
 }
 
 /** Iterative, so the check itself cannot overflow the stack. */
-function depthExceeds(root: unknown, max: number): boolean {
+export function depthExceeds(root: unknown, max: number): boolean {
   const stack: Array<[unknown, number]> = [[root, 1]];
   while (stack.length) {
     const [v, d] = stack.pop()!;

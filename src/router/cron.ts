@@ -4,7 +4,7 @@
 import type { SwarmHealth } from "../agent/registry";
 import type { Env } from "../env";
 import { agentStub, mapLimit, registry } from "./mesh";
-import { isRefusal } from "../agent/names";
+import { isRefusal } from "../contract";
 
 export async function healthCheck(env: Env, now = Date.now()): Promise<Record<string, SwarmHealth>> {
   const swarms = await registry(env).list();

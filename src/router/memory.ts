@@ -1,31 +1,12 @@
-// Memory (`memory_usage`): a namespaced key-value store on the swarm's replicated log.
-// Writes are linearizable (committed by a majority); reads are linearizable by default (ReadIndex at
-// the leader) or `consistency=stale` from the entry agent's own copy. Any agent accepts a request and
-// forwards it to the leader.
+// HTTP adapters for memory (`memory_usage`); the logic is in services/memory.ts. Path segments are
+// validated in the order the contract has always checked them (namespace, key, query, body, swarm).
 import type { IRequest } from "itty-router";
 import { z } from "zod";
-import type { AgentBrief, MemoryListReply, MemoryReadReply, MemoryReply } from "../agent/mesh-agent";
-import type { Refusal } from "../agent/names";
 import type { Env } from "../env";
 import { readJson } from "./body";
-import { ApiError, badRequest, json, notFound } from "./errors";
-import { agentError, agentStub, entryBrief, getSwarm, unwrap } from "./mesh";
-import { parse, pathId, queryParams } from "./schemas";
-
-export const KEY_PATTERN = /^[a-z0-9][a-z0-9_:.-]{0,255}$/;
-
-export const PutMemory = z.strictObject({
-  value: z.json(),
-  ttlSeconds: z.int().min(1).max(365 * 24 * 3600).optional(),
-});
-export const ReadQuery = z.strictObject({ consistency: z.enum(["linearizable", "stale"]).optional() });
-export const ListQuery = z.strictObject({
-  prefix: z.string().max(256).optional(),
-  limit: z.string().regex(/^\d{1,4}$/, "must be an integer 1..1000").optional(),
-  cursor: z.string().max(256).optional(),
-  consistency: z.enum(["linearizable", "stale"]).optional(),
-});
-
+import { badRequest, json } from "./errors";
+import { KEY_PATTERN, ListQuery, parse, pathId, PutMemory, queryParams, ReadQuery } from "./schemas";
+import * as svc from "./services/memory";
 
 function pathKey(req: IRequest): string {
   const raw = req.params.key;
@@ -43,87 +24,39 @@ function pathKey(req: IRequest): string {
   return key;
 }
 
-async function entry(req: IRequest, env: Env): Promise<{ swarmId: string; view: AgentBrief }> {
-  const swarmId = pathId(req.params.swarmId, "swarmId");
-  const rec = await getSwarm(env, swarmId);
-  if (rec.agents.length === 0) throw new ApiError(503, "no_quorum", `Swarm ${swarmId} has no agents.`);
-  return { swarmId, view: await entryBrief(env, req, rec) };
-}
-
-function failed(r: { ok: false; code: string; message: string }): ApiError {
-  return new ApiError(503, r.code === "read_only" ? "read_only" : "no_quorum", r.message);
-}
+const via = (req: IRequest) => ({ via: req.headers.get("x-mesh-via") });
 
 export async function putMemory(req: IRequest, env: Env): Promise<Response> {
-  const ns = pathId(req.params.namespace, "namespace");
+  const namespace = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
   parse(z.strictObject({}), queryParams(req), "query");
   const body = parse(PutMemory, await readJson(req));
-  const { swarmId, view } = await entry(req, env);
-  if (view.mode === "read-only") {
-    throw new ApiError(503, "read_only", `Agent ${view.agentId} is on the minority side of a partition: writes are refused.`);
-  }
-  let r: MemoryReply | Refusal;
-  try {
-    r = await agentStub(env, swarmId, view.agentId).memWrite({ op: "put", ns, key, value: body.value, ttlSeconds: body.ttlSeconds });
-  } catch (err) {
-    throw agentError(err, view.agentId);
-  }
-  const out = unwrap<MemoryReply>(r, view.agentId);
-  if (!out.ok) throw failed(out);
-  return json({ version: out.version, namespace: ns, key });
+  const swarmId = pathId(req.params.swarmId, "swarmId");
+  return json(await svc.putMemory(env, { swarmId, namespace, key }, body, via(req)));
 }
 
 export async function deleteMemory(req: IRequest, env: Env): Promise<Response> {
-  const ns = pathId(req.params.namespace, "namespace");
+  const namespace = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
   parse(z.strictObject({}), queryParams(req), "query");
-  const { swarmId, view } = await entry(req, env);
-  if (view.mode === "read-only") {
-    throw new ApiError(503, "read_only", `Agent ${view.agentId} is on the minority side of a partition: writes are refused.`);
-  }
-  let r: MemoryReply | Refusal;
-  try {
-    r = await agentStub(env, swarmId, view.agentId).memWrite({ op: "del", ns, key });
-  } catch (err) {
-    throw agentError(err, view.agentId);
-  }
-  const out = unwrap<MemoryReply>(r, view.agentId);
-  if (!out.ok) throw failed(out);
-  if (!out.deleted) throw notFound(`Key ${ns}/${key} does not exist.`);
-  return json({ namespace: ns, key, deleted: true, version: null });
+  const swarmId = pathId(req.params.swarmId, "swarmId");
+  return json(await svc.deleteMemory(env, { swarmId, namespace, key }, via(req)));
 }
 
 export async function getMemory(req: IRequest, env: Env): Promise<Response> {
-  const ns = pathId(req.params.namespace, "namespace");
+  const namespace = pathId(req.params.namespace, "namespace");
   const key = pathKey(req);
   const q = parse(ReadQuery, queryParams(req), "query");
-  const { swarmId, view } = await entry(req, env);
-  let r: MemoryReadReply | Refusal;
-  try {
-    r = await agentStub(env, swarmId, view.agentId).memRead(ns, key, q.consistency === "stale");
-  } catch (err) {
-    throw agentError(err, view.agentId);
-  }
-  const out = unwrap<MemoryReadReply>(r, view.agentId);
-  if (!out.ok) throw failed(out);
-  if (!out.found) throw notFound(`Key ${ns}/${key} does not exist.`);
-  return json({ value: out.value, version: out.version, stale: out.stale });
+  const swarmId = pathId(req.params.swarmId, "swarmId");
+  return json(await svc.getMemory(env, { swarmId, namespace, key }, q.consistency, via(req)));
 }
 
 export async function listMemory(req: IRequest, env: Env): Promise<Response> {
-  const ns = pathId(req.params.namespace, "namespace");
+  const namespace = pathId(req.params.namespace, "namespace");
   const q = parse(ListQuery, queryParams(req), "query");
   const limit = q.limit === undefined ? 100 : Number(q.limit);
   if (limit < 1 || limit > 1000) throw badRequest("limit must be between 1 and 1000.", { field: "query.limit" });
-  const { swarmId, view } = await entry(req, env);
-  let r: MemoryListReply | Refusal;
-  try {
-    r = await agentStub(env, swarmId, view.agentId).memList(ns, q.prefix ?? "", limit, q.cursor ?? null, q.consistency === "stale");
-  } catch (err) {
-    throw agentError(err, view.agentId);
-  }
-  const out = unwrap<MemoryListReply>(r, view.agentId);
-  if (!out.ok) throw failed(out);
-  return json({ keys: out.keys, next: out.next, stale: out.stale });
+  const swarmId = pathId(req.params.swarmId, "swarmId");
+  const page = { prefix: q.prefix ?? "", limit, cursor: q.cursor ?? null, consistency: q.consistency };
+  return json(await svc.listMemory(env, swarmId, namespace, page, via(req)));
 }

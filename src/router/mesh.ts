@@ -1,7 +1,6 @@
 // How the stateless router reaches the mesh: agent stubs, the swarm roster (read from the registry
 // and cached in this isolate for a moment), and choosing the agent a request enters through.
-import type { AgentBrief, AgentView } from "../agent/mesh-agent";
-import { agentObjectName, isRefusal, type Refusal } from "../agent/names";
+import { agentObjectName, isRefusal, type AgentBrief, type AgentView, type Refusal } from "../contract";
 import type { SwarmRecord } from "../agent/registry";
 import type { Env } from "../env";
 import { ApiError, badRequest, notFound } from "./errors";
@@ -51,6 +50,7 @@ export function agentError(err: unknown, agentId: string): ApiError {
   if (isRefusal(err) && err.refused === "agent_not_found") {
     return notFound(`Agent ${agentId} has not been initialized or was purged.`);
   }
+  if (isRefusal(err) && err.refused === "read_only") return readOnlyError(agentId, err.message ?? null);
   if (isRefusal(err)) {
     return new ApiError(503, "agent_unavailable", `Agent ${agentId} is not answering (crashed or restarting).`, {
       agentId,
@@ -77,28 +77,55 @@ export async function viewOf(env: Env, swarm: string, agent: string): Promise<Ag
 }
 
 /**
- * The agent a request enters the mesh through: `X-Mesh-Via` when given (a client next to that agent),
- * otherwise a live agent picked at random, trying others if it does not answer.
+ * How a request enters the mesh: `via` is the raw `X-Mesh-Via` value (a client next to that agent),
+ * validated here, where the contract checks it (after the swarm is known). Without it the router picks
+ * a live agent.
  */
-export async function entryAgent(env: Env, request: Request, rec: SwarmRecord): Promise<AgentView> {
-  return enter(env, request, rec, (stub) => stub.view());
+export interface EntryOptions {
+  via?: string | null;
 }
 
-/** Like entryAgent, but only what a request needs to go through the agent (no membership table). */
-export async function entryBrief(env: Env, request: Request, rec: SwarmRecord): Promise<AgentBrief> {
-  return enter(env, request, rec, (stub) => stub.brief());
+/**
+ * The agent a request enters the mesh through: `via` when given, otherwise a live agent picked at
+ * random, trying others if it does not answer.
+ */
+export async function entryAgent(env: Env, rec: SwarmRecord, opts: EntryOptions = {}): Promise<AgentView> {
+  return enter(env, rec, opts.via ?? null, (stub) => stub.view());
 }
 
-async function enter<T extends { state: string }>(
+/**
+ * Like entryAgent, but only what a request needs to go through the agent (no membership table). For a
+ * write the router is partition-aware: it prefers an agent on a side that may write, tries others when
+ * the one it tried is read-only, and never sends the write into a read-only side (`503 read_only`,
+ * naming what that side reaches). A read prefers a writable side too (there it is linearizable; a
+ * read-only side answers it stale). With `X-Mesh-Via` it enters there, as a client next to that agent would.
+ */
+export async function entryBrief(env: Env, rec: SwarmRecord, opts: EntryOptions & { write?: boolean; read?: boolean } = {}): Promise<AgentBrief> {
+  const b = await enter<AgentBrief>(env, rec, opts.via ?? null, (stub) => stub.brief() as Promise<AgentBrief | Refusal>, opts.write === true || opts.read === true);
+  if (opts.write && b.mode === "read-only") throw readOnlyError(b.agentId, b.reach);
+  return b;
+}
+
+/** A valid `X-Mesh-Via` naming a member of the swarm, or a 400/404. */
+export function checkVia(rec: SwarmRecord, via: string): string {
+  if (!ID_PATTERN.test(via)) throw badRequest("X-Mesh-Via must be an agent id.", { field: "header.x-mesh-via" });
+  requireMember(rec, via);
+  return via;
+}
+
+export function readOnlyError(agentId: string, reach: string | null): ApiError {
+  return new ApiError(503, "read_only", `Agent ${agentId} is on a side of a partition that may not write${reach ? `: ${reach}` : ""}.`, { agentId });
+}
+
+async function enter<T extends { state: string; mode?: string }>(
   env: Env,
-  request: Request,
   rec: SwarmRecord,
+  via: string | null,
   call: (stub: ReturnType<typeof agentStub>) => Promise<T | Refusal>,
+  preferWritable = false,
 ): Promise<T> {
-  const via = request.headers.get("x-mesh-via");
   if (via !== null) {
-    if (!ID_PATTERN.test(via)) throw badRequest("X-Mesh-Via must be an agent id.", { field: "header.x-mesh-via" });
-    requireMember(rec, via);
+    checkVia(rec, via);
     let r: T | Refusal;
     try {
       r = await call(agentStub(env, rec.swarmId, via));
@@ -107,14 +134,21 @@ async function enter<T extends { state: string }>(
     }
     return unwrap<T>(r, via);
   }
+  let readOnly: T | null = null;
   for (const id of shuffled(rec.agents).slice(0, 5)) {
     try {
       const v = await call(agentStub(env, rec.swarmId, id));
-      if (!isRefusal(v) && v.state === "active") return v;
+      if (isRefusal(v) || v.state !== "active") continue;
+      if (preferWritable && v.mode === "read-only") {
+        readOnly ??= v;
+        continue;
+      }
+      return v;
     } catch {
       // try the next one
     }
   }
+  if (readOnly) return readOnly; // every agent tried is on a read-only side: the caller answers 503 read_only
   throw new ApiError(503, "no_quorum", `No agent of swarm ${rec.swarmId} answered.`);
 }
 

@@ -1,4 +1,4 @@
-// One validation schema per endpoint (DESIGN.md principle 6). Objects are strict: an unknown or
+// One validation schema per endpoint (DESIGN.md principle 6); the MCP tools reuse them. Objects are strict: an unknown or
 // misspelt field is a 400 with the field named, not silently ignored.
 import { z } from "zod";
 import { ID_PATTERN } from "../core/ids";
@@ -8,36 +8,46 @@ import { badRequest } from "./errors";
 export const Id = z.string().regex(ID_PATTERN, "must match ^[a-z0-9][a-z0-9_-]{0,62}$");
 const IntervalMs = z.int().min(LIMITS.minIntervalMs).max(LIMITS.maxIntervalMs);
 
+// Descriptions are for the MCP tools' input schemas (a model reads them); they do not change validation.
 export const CreateSwarm = z.strictObject({
-  swarmId: Id.optional(),
-  topology: z.literal("mesh").optional(),
-  maxAgents: z.int().min(1).max(LIMITS.maxAgents).optional(),
-  strategy: z.literal("distributed").optional(),
-  agents: z.int().min(0).max(LIMITS.maxAgents).optional(),
+  swarmId: Id.optional().describe("Id for the new swarm (lowercase letters, digits, - and _; up to 63 chars). Generated (swarm-…) when omitted; an existing id is a 409 conflict."),
+  topology: z.literal("mesh").optional().describe('Only "mesh": every agent is a peer keeping 3-5 redundant connections (default).'),
+  maxAgents: z.int().min(1).max(LIMITS.maxAgents).optional().describe("Most agents the swarm may hold, 1-1000 (default 12)."),
+  strategy: z.literal("distributed").optional().describe('Only "distributed" (default): no coordinator, work and decisions are spread over the peers.'),
+  agents: z.int().min(0).max(LIMITS.maxAgents).optional().describe("Agents to start now, named agent-1 … agent-n (at most maxAgents; default 0)."),
   gossip: z
     .strictObject({
-      intervalMs: IntervalMs.optional(),
-      fanout: z.int().min(LIMITS.minFanout).max(LIMITS.maxFanout).optional(),
-      eager: z.boolean().optional(),
+      intervalMs: IntervalMs.optional().describe("Gossip round, 20-60000 ms (default 3000)."),
+      fanout: z.int().min(LIMITS.minFanout).max(LIMITS.maxFanout).optional().describe("Peers told per round, 1-5 (default 3)."),
+      eager: z.boolean().optional().describe("Flood new information at once instead of waiting for the next round (default true)."),
     })
-    .optional(),
+    .optional()
+    .describe("Gossip settings (all optional; the defaults are the seed's)."),
   failure: z
-    .strictObject({ heartbeatMs: IntervalMs.optional(), timeoutMs: z.int().min(LIMITS.minIntervalMs).max(600_000).optional() })
-    .optional(),
+    .strictObject({
+      heartbeatMs: IntervalMs.optional().describe("Failure-detector probe round, 20-60000 ms (default 3000)."),
+      timeoutMs: z.int().min(LIMITS.minIntervalMs).max(600_000).optional().describe("Suspicion timeout before a quorum may declare an agent dead, greater than heartbeatMs, at most 600000 ms (default 10000)."),
+    })
+    .optional()
+    .describe("Failure detection settings (all optional)."),
   consensus: z
     .strictObject({
-      threshold: z.number().gt(0.5).max(1).optional(),
-      voters: z.int().min(0).max(LIMITS.maxAgents).optional(),
-      snapshotEvery: z.int().min(10).max(100_000).optional(),
+      threshold: z.number().gt(0.5).max(1).optional().describe("Approval threshold for proposals, in (0.5, 1] (default 0.67)."),
+      voters: z.int().min(0).max(LIMITS.maxAgents).optional().describe("Agents that vote in the replicated log (default 5; 0 = no log, so no memory store)."),
+      snapshotEvery: z.int().min(10).max(100_000).optional().describe("Compact the log after this many entries, 10-100000 (default 500)."),
+      heartbeatMs: IntervalMs.optional().describe("Log leader heartbeat, 20-60000 ms (default 5000)."),
+      electionMs: z.int().min(2 * LIMITS.minIntervalMs).max(600_000).optional().describe("Log election timeout, at least twice heartbeatMs (default 15000)."),
+      fastFailover: z.boolean().optional().describe("Replace a failed log leader on evidence (default true; off only to measure the difference)."),
     })
-    .optional(),
+    .optional()
+    .describe("Replicated log settings (all optional)."),
 });
 
 export const SpawnAgent = z.strictObject({
-  agentId: Id.optional(),
-  capabilities: z.array(z.string().min(1).max(64)).max(64).optional(),
-  capacity: z.strictObject({ slots: z.int().min(1).max(1000) }).optional(),
-  seeds: z.array(Id).min(1).max(16).optional(),
+  agentId: Id.optional().describe('Id for the new agent (lowercase letters, digits, - and _; "all" is reserved). Generated (agent-…) when omitted.'),
+  capabilities: z.array(z.string().min(1).max(64)).max(64).optional().describe('What the agent can do, e.g. ["code", "review"] (up to 64 strings).'),
+  capacity: z.strictObject({ slots: z.int().min(1).max(1000).describe("Concurrent tasks, 1-1000.") }).optional().describe("How much work the agent takes at once."),
+  seeds: z.array(Id).min(1).max(16).optional().describe("Members to join through (1-16 agent ids of this swarm; default: up to 3 live members at random)."),
 });
 
 export const Chaos = z.discriminatedUnion("action", [
@@ -55,12 +65,48 @@ export const Chaos = z.discriminatedUnion("action", [
   }),
 ]);
 
+export const PostMessage = z.strictObject({
+  from: Id.describe('The sender: an agent id of this swarm, or a label for a sender outside the mesh such as "mesh-coordinator".'),
+  to: z.union([z.literal("all"), Id]).describe('Recipient agent id, or "all" for every agent of the swarm.'),
+  message: z.record(z.string(), z.unknown()).describe('The message, a JSON object, e.g. {"type": "network_init", "topology": "mesh"}.'),
+});
+
+export const InboxQuery = z.strictObject({
+  after: z.string().regex(/^\d{1,15}$/, "must be a cursor returned as `next`").optional(),
+  limit: z.string().regex(/^\d{1,4}$/, "must be an integer 1..1000").optional(),
+});
+
+export const FaultTolerance = z.strictObject({
+  agentId: Id.describe("The agent to check (a member of the swarm)."),
+  strategy: z
+    .enum(["heartbeat_monitor", "failover_recovery"])
+    .describe("heartbeat_monitor: report what its monitors know (status, suspicion, confirmations); failover_recovery: each monitor probes it now, so a failure is confirmed or refuted at once."),
+});
+
+/** Memory keys: ids plus `:` and `.` (`mesh:network:t1`), up to 256 chars. */
+export const KEY_PATTERN = /^[a-z0-9][a-z0-9_:.-]{0,255}$/;
+export const MAX_TTL_SECONDS = 365 * 24 * 3600;
+
+export const PutMemory = z.strictObject({
+  value: z.json(),
+  ttlSeconds: z.int().min(1).max(MAX_TTL_SECONDS).optional(),
+});
+export const ReadQuery = z.strictObject({ consistency: z.enum(["linearizable", "stale"]).optional() });
+export const ListQuery = z.strictObject({
+  prefix: z.string().max(256).optional(),
+  limit: z.string().regex(/^\d{1,4}$/, "must be an integer 1..1000").optional(),
+  cursor: z.string().max(256).optional(),
+  consistency: z.enum(["linearizable", "stale"]).optional(),
+});
+
 export const DeleteSwarmQuery = z.strictObject({ purge: z.enum(["true", "false"]).optional() });
 export const EmptyQuery = z.strictObject({});
 
 export type CreateSwarmBody = z.infer<typeof CreateSwarm>;
 export type SpawnAgentBody = z.infer<typeof SpawnAgent>;
 export type ChaosBody = z.infer<typeof Chaos>;
+export type PostMessageBody = z.infer<typeof PostMessage>;
+export type FaultToleranceBody = z.infer<typeof FaultTolerance>;
 
 /** Parse or throw a 400 that names each offending field. */
 export function parse<S extends z.ZodType>(schema: S, input: unknown, what = "body"): z.infer<S> {

@@ -7,7 +7,7 @@ const fast = (ms: number) => ({ gossip: { intervalMs: ms }, failure: { heartbeat
 
 function peerGraphOk(sim: Simulator) {
   const adj = new Map<string, string[]>();
-  for (const n of sim.live()) adj.set(n.id, n.core!.peers());
+  for (const n of sim.live()) adj.set(n.id, n.core!.mods.membership.peers());
   const { g, asymmetric } = undirected(adj);
   return { stats: analyze(g, asymmetric), adj };
 }
@@ -45,7 +45,7 @@ describe("simulator: scale", () => {
     sim.at(20_000, () => {
       const n = sim.nodes.get("agent-77")!;
       // graceful leave
-      const fx = n.core!.leave();
+      const fx = n.core!.leave(sim.now);
       sim.handle(n, fx);
     });
     sim.at(35_000, () => sim.restart("agent-500"));
@@ -112,6 +112,6 @@ describe("simulator: seeded fault scenarios (safety phase with faults, then a he
     sim.join("newcomer", ["agent-17"], fast(100));
     const t = sim.runUntilTrue(() => sim.converged(), 5000, 10);
     expect(t).not.toBeNull();
-    expect(sim.nodes.get("newcomer")!.core!.liveIds().length).toBe(ids.length + 1);
+    expect(sim.nodes.get("newcomer")!.core!.mods.membership.liveIds().length).toBe(ids.length + 1);
   });
 });

@@ -1,13 +1,17 @@
-// The memory store end to end in the simulator: the real AgentCore (membership, failure detection,
-// the Raft log, the KV state machine) under loss, duplication, partitions and crash-restarts, with
-// clients that write, delete and read (ReadIndex) through whichever agent believes it leads — possibly
-// a deposed one. Every history must be linearizable.
+// The memory store end to end in the simulator: the real agent (membership, failure detection, the
+// Raft log, the KV state machine) under loss, duplication, partitions and crash-restarts, with clients
+// that write, delete and read (ReadIndex) through whichever agent believes it leads — possibly a
+// deposed one. Every history must be linearizable.
 import { describe, expect, test } from "vitest";
-import type { Effects } from "../../src/core/agent";
+import type { KvStore } from "../../src/core/memory/kv";
+import type { Effects } from "../../src/core/protocol";
 import { checkHistory, type Op } from "./linearizability";
 import { seeds, Simulator, type SimNode } from "./sim";
 
-const CFG = { gossip: { intervalMs: 100 }, failure: { heartbeatMs: 100, timeoutMs: 1000 }, consensus: { voters: 5, snapshotEvery: 15 } };
+const CFG = {
+  gossip: { intervalMs: 100 }, failure: { heartbeatMs: 100, timeoutMs: 1000 },
+  consensus: { voters: 5, snapshotEvery: 15, heartbeatMs: 100, electionMs: 500 },
+};
 
 function run(seed: number): { ops: Op[]; acked: number; reads: number } {
   const sim = new Simulator(seed, { loss: 0.03, duplicate: 0.02, delayMinMs: 1, delayMaxMs: 20 });
@@ -16,34 +20,33 @@ function run(seed: number): { ops: Op[]; acked: number; reads: number } {
   const ops: Op[] = [];
   const puts: Array<{ op: Op; node: string; index: number; term: number }> = [];
   const gets = new Map<string, Op>();
-  const waiting: Array<{ op: Op; node: string; index: number }> = [];
-  const read = (node: SimNode, op: Op) => {
-    const rec = node.core!.memStore()!.get("n", op.key, sim.now);
-    op.value = rec ? String(rec.value) : null;
-    op.response = sim.now;
-  };
   sim.onEffects.push((node: SimNode, fx: Effects) => {
-    for (const a of fx.repl.applied) {
-      for (let i = puts.length - 1; i >= 0; i--) {
-        const p = puts[i];
-        if (p.node !== node.id || p.index !== a.index) continue;
-        if (p.term === a.term && a.result) p.op.response = sim.now;
-        puts.splice(i, 1);
+    for (const o of fx.outputs) {
+      if (o.mod !== "raft") continue;
+      if (o.key.startsWith("applied:")) {
+        const index = Number(o.key.slice("applied:".length));
+        const a = o.value as { term: number; result: unknown };
+        for (let i = puts.length - 1; i >= 0; i--) {
+          const p = puts[i];
+          if (p.node !== node.id || p.index !== index) continue;
+          if (p.term === a.term && a.result) p.op.response = sim.now;
+          puts.splice(i, 1);
+        }
+      } else if (o.key.startsWith("read:")) {
+        // Answered once confirmed by a majority and applied here: serve the read from this replica.
+        const op = gets.get(`${node.id}#${o.key}`);
+        gets.delete(`${node.id}#${o.key}`);
+        if (op && o.value !== null && node.core) {
+          const rec = node.core.mods.raft.machine<KvStore>("kv")!.get("n", op.key, sim.now);
+          op.value = rec ? String(rec.value) : null;
+          op.response = sim.now;
+        }
       }
-    }
-    for (const rd of fx.repl.reads) {
-      const op = gets.get(`${node.id}#${rd.ctx}`);
-      if (op) (gets.delete(`${node.id}#${rd.ctx}`), waiting.push({ op, node: node.id, index: rd.index }));
-    }
-    for (const ctx of fx.repl.droppedReads) gets.delete(`${node.id}#${ctx}`);
-    for (let i = waiting.length - 1; i >= 0; i--) {
-      const w = waiting[i];
-      if (w.node === node.id && node.core && node.core.memApplied() >= w.index) (read(node, w.op), waiting.splice(i, 1));
     }
   });
   let v = 0;
   for (let t = 0; t < 600; t++) {
-    const leaders = sim.live().filter((n) => n.core!.raftStatus()?.role === "leader");
+    const leaders = sim.live().filter((n) => n.core!.mods.raft.status()?.role === "leader");
     const x = r.next();
     const key = `k${r.int(3)}`;
     if (x < 0.6) {
@@ -57,19 +60,19 @@ function run(seed: number): { ops: Op[]; acked: number; reads: number } {
         const cmd = isDel
           ? { op: "del" as const, ns: "n", key, at: sim.now }
           : { op: "put" as const, ns: "n", key, value, expiresAt: null, at: sim.now };
-        const p = node.core!.memPropose(cmd, sim.now);
-        if (!p) continue;
+        const { result: p, effects } = node.core!.run(sim.now, (m) => m.raft.propose("kv", cmd));
+        if (!p.ok) continue;
         const op: Op = { id: ops.length, key, kind: "put", value, invoke: sim.now, response: null };
         ops.push(op);
         puts.push({ op, node: node.id, index: p.index, term: p.term });
-        sim.handle(node, p.effects);
+        sim.handle(node, effects);
       } else {
-        const q = node.core!.memReadIndex(sim.now);
-        if (!q) continue;
+        const { result: q, effects } = node.core!.run(sim.now, (m) => m.raft.readIndex());
+        if (!q.ok) continue;
         const op: Op = { id: ops.length, key, kind: "get", value: null, invoke: sim.now, response: null };
         ops.push(op);
-        gets.set(`${node.id}#${q.ctx}`, op);
-        sim.handle(node, q.effects);
+        gets.set(`${node.id}#read:${q.ctx}`, op);
+        sim.handle(node, effects);
       }
     } else if (x < 0.62) {
       const victim = ids[r.int(ids.length)];

@@ -35,7 +35,7 @@ export function disseminationRounds(opts: { n: number; trials: number; seed: num
       const seed = ids[sim.rng.int(ids.length)];
       const t0 = sim.now;
       sim.join(id, [seed], cfg);
-      const t = sim.runUntilTrue(() => ids.every((a) => sim.nodes.get(a)!.core!.member(id) !== undefined), 60 * G, 25);
+      const t = sim.runUntilTrue(() => ids.every((a) => sim.nodes.get(a)!.core!.mods.membership.member(id) !== undefined), 60 * G, 25);
       if (t === null) throw sim.fail(`${id} did not reach every agent within 60 rounds`);
       rounds.push(Math.max(1, Math.ceil((t - t0) / G)));
       sim.runFor(3 * G);
@@ -68,7 +68,9 @@ export function crashDetection(opts: { n: number; crashes: number; seed: number;
   let falseDeaths = 0;
   let victim: string | null = null;
   sim.onEffects.push((_n, fx) => {
-    for (const m of fx.members) {
+    for (const w of fx.writes) {
+      if (w.mod !== "membership" || w.op.op !== "put") continue;
+      const m = w.op.value as { id: string; status: string };
       if (m.status === "dead" && m.id !== victim && sim.nodes.get(m.id)?.core) falseDeaths++;
     }
   });
@@ -110,7 +112,7 @@ export function falsePositives(opts: { n: number; rounds: number; seed: number; 
   let stalls = 0;
   const lastStall = new Map<string, number>();
   // A death is declared by the agent whose check found a quorum (one per declaration, not per copy).
-  const before = () => Array.from(sim.nodes.values()).reduce((s, n) => s + (n.core?.counters.deathsDeclared ?? 0), 0);
+  const before = () => Array.from(sim.nodes.values()).reduce((s, n) => s + (n.core?.mods.membership.counters().deathsDeclared ?? 0), 0);
   const G = 3000;
   for (let r = 0; r < opts.rounds; r++) {
     if (opts.stallFraction) {
@@ -130,8 +132,9 @@ export function falsePositives(opts: { n: number; rounds: number; seed: number; 
   let suspicions = 0;
   let refutations = 0;
   for (const n of sim.nodes.values()) {
-    suspicions += n.core!.counters.suspicionsRaised;
-    refutations += n.core!.counters.refutations;
+    const c = n.core!.mods.membership.counters();
+    suspicions += c.suspicionsRaised;
+    refutations += c.refutations;
   }
   return { suspicions, refutations, deaths, stalls };
 }
@@ -160,4 +163,49 @@ export function billedOps(opts: { n: number; seed: number; hours?: number; confi
   const perAgentHour = per(b.alarms + b.peerCalls + b.rowsWritten);
   const naive = (3_600_000 / 3000) * (1 + 3 + 3);
   return { perAgentHour, naive, ratio: perAgentHour / naive, alarms: per(b.alarms), peerCalls: per(b.peerCalls), rowsWritten: per(b.rowsWritten) };
+}
+
+/** Deciles (p0, p10, …, p100) measured on a platform → 101 evenly spaced quantiles to draw from. */
+export function expandDeciles(d: number[]): number[] {
+  if (d.length !== 11) return [];
+  return Array.from({ length: 101 }, (_, q) => {
+    const i = Math.min(9, Math.floor(q / 10));
+    const f = (q - 10 * i) / 10;
+    return d[i] + (d[i + 1] - d[i]) * f;
+  });
+}
+
+export interface Calibration {
+  /** Peer-call round trips, ms (samples to draw from). */
+  rttMs: number[];
+  /** Alarm lateness, ms (samples to draw from). */
+  alarmLateMs: number[];
+}
+
+/**
+ * The simulator's prediction of crash → dead at every other agent for a configuration, on a platform
+ * described by `calib` (measured there): `trials` crashes of one agent, each in a fresh seeded swarm.
+ */
+export function predictedDetection(opts: { n: number; config: SwarmConfigInput; calib: Calibration | null; trials: number; seed: number }): {
+  ms: number[];
+  p50: number;
+  p99: number;
+} {
+  const ms: number[] = [];
+  for (let i = 0; i < opts.trials; i++) {
+    const sim = new Simulator(opts.seed + i, opts.calib
+      ? { rttSamplesMs: opts.calib.rttMs, alarmLateSamplesMs: opts.calib.alarmLateMs, reportCalls: true }
+      : { delayMinMs: 1, delayMaxMs: 10 });
+    sim.checkInvariants = false;
+    const ids = sim.createSwarm(opts.n, opts.config);
+    sim.runFor(5000);
+    const victim = ids[1 + sim.rng.int(ids.length - 1)];
+    const others = ids.filter((a) => a !== victim);
+    const t0 = sim.now;
+    sim.crash(victim);
+    const t = sim.runUntilTrue(() => others.every((a) => sim.statusAt(a, victim) === "dead"), 120_000, 5);
+    if (t === null) throw sim.fail(`${victim} not declared dead everywhere within 120 s`);
+    ms.push(t - t0);
+  }
+  return { ms, p50: percentile(ms, 50), p99: percentile(ms, 99) };
 }

@@ -4,35 +4,36 @@
 // Durable Object runs, applies each core's effects to a modelled disk *before* sending (as the shell
 // does), keeps one timer per agent (the alarm), counts what Cloudflare would bill, and checks
 // invariants after every event. A failure names its seed; `SIM_SEED=<n>` replays one seed.
-import { AgentCore, type Effects, type PersistedAgent } from "../../src/core/agent";
 import { resolveConfig, type SwarmConfigInput } from "../../src/core/config";
-import type { Envelope } from "../../src/core/envelope";
 import type { AgentId } from "../../src/core/ids";
 import type { Member } from "../../src/core/membership/member";
-import type { KvRecord } from "../../src/core/memory/kv";
-import type { Message, StreamState } from "../../src/core/messages/log";
-import type { Entry, HardState, SnapshotMeta } from "../../src/core/raft/raft";
+import { INBOX_PREFIX, type InboxEntry } from "../../src/core/messages/log";
+import { Node } from "../../src/core/node";
+import type { Effects, Envelope } from "../../src/core/protocol";
 import { Rng } from "../../src/core/rng";
+import { MemoryStore } from "../../src/core/store";
 
 export interface NetworkOptions {
   delayMinMs: number;
   delayMaxMs: number;
   loss: number;
   duplicate: number;
-}
-
-interface Disk {
-  meta: PersistedAgent["meta"] | null;
-  members: Map<string, Member>;
-  streams: Map<string, StreamState>;
-  messages: Map<string, Message>;
-  raft: { hard: HardState; snapshot: SnapshotMeta; entries: Map<number, Entry>; kv: Map<string, KvRecord>; applied: number } | null;
+  /**
+   * Calibration from a real platform (see bench/calibrate): one-way delays sampled from measured peer-call
+   * round trips (halved), and every alarm fired late by a sample of measured alarm lateness. Empty: the
+   * uniform delays above and punctual alarms.
+   */
+  rttSamplesMs?: number[];
+  alarmLateSamplesMs?: number[];
+  /** Tell each sender how its calls went (as the shell does), so agents measure round trips. */
+  reportCalls?: boolean;
 }
 
 export interface SimNode {
   id: string;
-  core: AgentCore | null;
-  disk: Disk;
+  core: Node | null;
+  /** The modelled SQLite: the in-memory twin of the shell's row store (memory lost on crash, this kept). */
+  disk: MemoryStore;
   /** Time of the armed alarm (null: none), and a generation to drop stale timer events. */
   alarmAt: number | null;
   gen: number;
@@ -58,10 +59,10 @@ export interface Bill {
 type Event =
   | { t: number; seq: number; kind: "tick"; node: string; gen: number }
   | { t: number; seq: number; kind: "deliver"; node: string; env: Envelope }
+  | { t: number; seq: number; kind: "refused"; node: string; env: Envelope; ms: number }
+  | { t: number; seq: number; kind: "answered"; node: string; env: Envelope; ms: number }
   | { t: number; seq: number; kind: "call"; fn: () => void };
 
-/** Replies that ride back inline on the request's RPC in the Durable Object shell (not billed twice). */
-const INLINE_REPLIES = new Set(["ack", "join_ack", "sync_ack"]);
 
 export class Simulator {
   readonly rng: Rng;
@@ -92,7 +93,7 @@ export class Simulator {
     const ids = Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
     for (const id of ids) {
       const node = this.addNode(id);
-      const { core, effects } = AgentCore.create({
+      const { node: core, effects } = Node.create({
         swarm: "sim", self: id as AgentId, config: cfg, roster: ids, now: this.now, rng: this.rng.fork(),
       });
       node.core = core;
@@ -104,7 +105,7 @@ export class Simulator {
   /** One agent joining through seeds (like `POST …/agents {seeds}`). */
   join(id: string, seeds: string[], config: SwarmConfigInput = {}): void {
     const node = this.addNode(id);
-    const { core, effects } = AgentCore.create({
+    const { node: core, effects } = Node.create({
       swarm: "sim", self: id as AgentId, config: resolveConfig(config), seeds, now: this.now, rng: this.rng.fork(),
     });
     node.core = core;
@@ -114,7 +115,7 @@ export class Simulator {
   private addNode(id: string): SimNode {
     const node: SimNode = {
       id, core: null, alarmAt: null, gen: 0, stalledUntil: 0, inbox: [], inboxSeen: new Set(), billWindowUntil: -1, billedAlarm: null,
-      disk: { meta: null, members: new Map(), streams: new Map(), messages: new Map(), raft: null },
+      disk: new MemoryStore(),
       bill: { alarms: 0, peerCalls: 0, rowsWritten: 0 },
     };
     this.nodes.set(id, node);
@@ -132,26 +133,11 @@ export class Simulator {
 
   restart(id: string, afterCrash = true): void {
     const n = this.nodes.get(id)!;
-    if (n.core || !n.disk.meta) return;
-    const d = n.disk;
-    const p: PersistedAgent = {
-      meta: structuredClone(d.meta!),
-      members: Array.from(d.members.values(), (m) => structuredClone(m)),
-      streams: Array.from(d.streams.entries(), ([k, v]) => [k, { ...v }] as [string, StreamState]),
-      messages: Array.from(d.messages.values(), (m) => structuredClone(m)),
-      replicated: d.raft
-        ? {
-            hard: { ...d.raft.hard },
-            snapshot: structuredClone(d.raft.snapshot),
-            entries: Array.from(d.raft.entries.values()).sort((a, b) => a.index - b.index).map((e) => structuredClone(e)),
-            kv: Array.from(d.raft.kv.values(), (r) => structuredClone(r)),
-            applied: d.raft.applied,
-          }
-        : null,
-    };
-    const { core, effects } = AgentCore.restore(p, this.now, this.rng.fork(), { bumpIncarnation: afterCrash });
-    n.core = core;
-    this.handle(n, effects);
+    if (n.core) return;
+    const r = Node.restore((mod, cold) => n.disk.load(mod, cold), this.now, this.rng.fork(), afterCrash);
+    if (!r) return;
+    n.core = r.node;
+    this.handle(n, r.effects);
   }
 
   /** Pause an agent (GC pause, overloaded isolate): it processes nothing until `until`, then catches up. */
@@ -243,78 +229,83 @@ export class Simulator {
       });
       this.mix(1, e.t, node.id, "tick");
       this.handle(node, node.core.tick(this.now));
+    } else if (e.kind === "answered") {
+      this.handle(node, node.core.called({ to: e.env.to, mod: e.env.mod, type: e.env.type, ok: true, ms: e.ms }, this.now));
+    } else if (e.kind === "refused") {
+      // The shell learns that a peer call failed (the Durable Object of a crashed agent refuses it).
+      this.mix(3, e.t, node.id, e.env.to);
+      this.handle(node, node.core.called({ to: e.env.to, mod: e.env.mod, type: e.env.type, ok: false, ms: e.ms }, this.now));
     } else {
       this.mix(2, e.t, node.id, e.env.type + e.env.from);
-      this.handle(node, node.core.receive(e.env, this.now));
+      // What it sends back to the sender rides inline on the sender's call (the shell's rule): not a call of its own.
+      this.handle(node, node.core.receive(e.env, this.now), e.env.from);
     }
   }
 
   /** The shell's job: persist (counting rows), then send, then re-arm the one alarm. */
-  handle(node: SimNode, fx: Effects): void {
-    const d = node.disk;
-    const bill = node.bill;
-    if (fx.meta) (d.meta = structuredClone(fx.meta), bill.rowsWritten++);
-    const latest = new Map<string, Member>();
-    for (const m of fx.members) latest.set(m.id, m);
-    for (const m of latest.values()) (d.members.set(m.id, structuredClone(m)), bill.rowsWritten++);
-    for (const m of fx.logged) (d.messages.set(`${m.stream}#${m.seq}`, structuredClone(m)), bill.rowsWritten++);
-    for (const i of fx.inbox) {
-      bill.rowsWritten++;
+  handle(node: SimNode, fx: Effects, replyTo?: string): void {
+    const before = node.disk.rowsWritten;
+    node.disk.apply(fx.writes);
+    node.bill.rowsWritten += node.disk.rowsWritten - before;
+    for (const w of fx.writes) {
+      if (w.mod !== "messages" || w.op.op !== "put" || !w.op.key.startsWith(INBOX_PREFIX)) continue;
+      const i = w.op.value as InboxEntry;
       if (node.inboxSeen.has(i.messageId)) throw this.fail(`${node.id} got ${i.messageId} twice`);
       node.inboxSeen.add(i.messageId);
       node.inbox.push(i.messageId);
     }
-    for (const [s, st] of new Map(fx.streams)) (d.streams.set(s, { ...st }), bill.rowsWritten++);
-    this.persistRaft(node, fx);
     for (const obs of this.onEffects) obs(node, fx);
     if (this.checkInvariants) this.check(node, fx);
-    for (const env of fx.send) this.transmit(node, env);
+    for (const env of fx.send) this.transmit(node, env, env.to === replyTo);
     const deadline = fx.nextDeadline;
-    if (deadline !== node.alarmAt) {
+    // The shell's alarm policy: inside an alarm's run (its exchanges) the alarm is set exactly, once at
+    // the end; any other input only moves it earlier — a later deadline leaves the alarm to fire early,
+    // do nothing (ticks are idempotent) and re-arm, which is cheaper than a row written per input.
+    const inAlarmRun = this.now <= node.billWindowUntil;
+    const keep = !inAlarmRun && deadline !== null && node.alarmAt !== null && node.alarmAt > this.now && node.alarmAt <= deadline;
+    if (deadline !== node.alarmAt && !keep) {
       node.gen++;
       node.alarmAt = deadline;
       if (deadline !== null) {
         // setAlarm is a row written (billed at the end of an alarm's exchanges, see billWindowUntil).
-        if (this.now > node.billWindowUntil && deadline !== node.billedAlarm) (bill.rowsWritten++, (node.billedAlarm = deadline));
-        this.push({ t: Math.max(deadline, this.now), seq: this.seq++, kind: "tick", node: node.id, gen: node.gen });
+        if (this.now > node.billWindowUntil && deadline !== node.billedAlarm) (node.bill.rowsWritten++, (node.billedAlarm = deadline));
+        this.push({ t: Math.max(deadline, this.now) + this.alarmLateness(), seq: this.seq++, kind: "tick", node: node.id, gen: node.gen });
       }
     }
   }
 
-  private persistRaft(node: SimNode, fx: Effects): void {
-    const r = fx.repl;
-    if (!r.raftOps.length && !r.kvUpserts.length && !r.kvRemovals.length && !r.kvReset && !r.applied.length) return;
-    const d = node.disk;
-    d.raft ??= { hard: { term: 0, vote: null, commit: 0 }, snapshot: { index: 0, term: 0, config: { voters: [], learners: [] } }, entries: new Map(), kv: new Map(), applied: 0 };
-    const rd = d.raft;
-    for (const op of r.raftOps) {
-      if (op.kind === "hard") (rd.hard = { ...op.hard }, node.bill.rowsWritten++);
-      else if (op.kind === "compact") {
-        for (const i of Array.from(rd.entries.keys())) if (i <= op.to) rd.entries.delete(i);
-        rd.snapshot = structuredClone(op.meta);
-        node.bill.rowsWritten++;
-      } else {
-        for (const i of Array.from(rd.entries.keys())) if (i >= op.fromIndex) rd.entries.delete(i);
-        for (const e of op.entries) (rd.entries.set(e.index, structuredClone(e)), node.bill.rowsWritten++);
-      }
-    }
-    if (r.kvReset) {
-      rd.kv.clear();
-      for (const k of r.kvReset) rd.kv.set(`${k.ns}/${k.key}`, structuredClone(k));
-    }
-    for (const k of r.kvUpserts) (rd.kv.set(`${k.ns}/${k.key}`, structuredClone(k)), node.bill.rowsWritten++);
-    for (const [ns, key] of r.kvRemovals) rd.kv.delete(`${ns}/${key}`);
-    const last = r.applied.at(-1);
-    if (last) rd.applied = last.index;
+  /** One-way delay: a sample of measured round trips (halved) when calibrated, else uniform. */
+  private delay(): number {
+    const s = this.net.rttSamplesMs;
+    if (s && s.length) return Math.max(0, Math.round(s[this.rng.int(s.length)] / 2));
+    return this.net.delayMinMs + this.rng.int(this.net.delayMaxMs - this.net.delayMinMs + 1);
   }
 
-  private transmit(from: SimNode, env: Envelope): void {
-    if (!INLINE_REPLIES.has(env.type)) from.bill.peerCalls++;
+  /** How late an alarm fires: a sample of measured lateness when calibrated, else on time. */
+  private alarmLateness(): number {
+    const s = this.net.alarmLateSamplesMs;
+    return s && s.length ? s[this.rng.int(s.length)] : 0;
+  }
+
+  private transmit(from: SimNode, env: Envelope, inline: boolean): void {
+    if (!inline) from.bill.peerCalls++;
     if (this.linkDown(from.id, env.to)) return;
     if (this.rng.chance(this.net.loss)) return;
+    const target = this.nodes.get(env.to);
+    if (target && !target.core && !inline) {
+      // A crashed agent's Durable Object refuses the call at once: the caller sees the failure (a
+      // partition, by contrast, loses envelopes silently).
+      const rtt = 2 * this.delay();
+      this.push({ t: this.now + rtt, seq: this.seq++, kind: "refused", node: from.id, env, ms: rtt });
+      return;
+    }
+    if (this.net.reportCalls && target?.core && !inline) {
+      const rtt = 2 * this.delay();
+      this.push({ t: this.now + rtt, seq: this.seq++, kind: "answered", node: from.id, env, ms: rtt });
+    }
     const copies = this.rng.chance(this.net.duplicate) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      const delay = this.net.delayMinMs + this.rng.int(this.net.delayMaxMs - this.net.delayMinMs + 1);
+      const delay = this.delay();
       // Envelopes cross the wire as JSON: the receiver never shares objects with the sender.
       this.push({ t: this.now + delay, seq: this.seq++, kind: "deliver", node: env.to, env: JSON.parse(JSON.stringify(env)) });
     }
@@ -330,25 +321,28 @@ export class Simulator {
   private check(node: SimNode, fx: Effects): void {
     const core = node.core;
     if (!core) return;
-    // 1. What the core holds in memory for changed members is exactly what is on its disk.
-    for (const m of fx.members) {
-      const mem = core.member(m.id);
-      const disk = node.disk.members.get(m.id);
+    const mm = core.mods.membership;
+    for (const w of fx.writes) {
+      if (w.mod !== "membership" || w.op.op !== "put") continue;
+      // 1. What the core holds in memory for changed members is exactly what is on its disk.
+      const m = w.op.value as Member;
+      const mem = mm.member(m.id);
+      const disk = node.disk.get("membership", `member:${m.id}`) as Member | undefined;
       if (!mem || !disk || mem.inc !== disk.inc || mem.status !== disk.status || mem.ver !== disk.ver) {
         throw this.fail(`${node.id}: memory and disk disagree on ${m.id}`);
       }
       // 2. Only an agent raises its own incarnation: nobody holds a higher one than the agent's own disk.
       const owner = this.nodes.get(m.id);
-      const ownInc = owner?.disk.members.get(m.id)?.inc;
+      const ownInc = (owner?.disk.get("membership", `member:${m.id}`) as Member | undefined)?.inc;
       if (ownInc !== undefined && m.inc > ownInc) throw this.fail(`${node.id} holds ${m.id}@${m.inc} above its own ${ownInc}`);
     }
     // 3. An active agent that knows ≥ 4 live members keeps 3–5 peers.
-    if (core.meta.state === "active" && core.liveIds().length >= 4) {
-      const p = core.peers().length;
+    if (core.meta.state === "active" && mm.liveIds().length >= 4) {
+      const p = mm.peers().length;
       if (p < 3 || p > 5) throw this.fail(`${node.id} has ${p} peers`);
     }
     // 4. Raft Election Safety: at most one leader per term.
-    const rs = core.raftStatus();
+    const rs = core.mods.raft.status();
     if (rs && rs.role === "leader") {
       const l = this.raftLeaders.get(rs.term);
       if (l !== undefined && l !== node.id) throw this.fail(`two leaders in term ${rs.term}: ${l} and ${node.id}`);
@@ -365,11 +359,11 @@ export class Simulator {
   /** Does every live agent hold the same live set, equal to the set of agents actually running? */
   converged(): boolean {
     const running = this.live().map((n) => n.id).sort().join(",");
-    return this.live().every((n) => n.core!.liveIds().join(",") === running);
+    return this.live().every((n) => n.core!.mods.membership.liveIds().join(",") === running);
   }
 
   statusAt(viewer: string, target: string): string | undefined {
-    return this.nodes.get(viewer)?.core?.member(target)?.status;
+    return this.nodes.get(viewer)?.core?.mods.membership.member(target)?.status;
   }
 
   billTotal(): Bill {

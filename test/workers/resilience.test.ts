@@ -24,7 +24,7 @@ describe("restart and eviction", () => {
     expect(after.peers).toEqual(before.peers);
     // An eviction is not a failure: same incarnation; it rejoined by pulling from its peers at once.
     expect(after.incarnation).toBe(before.incarnation);
-    expect(after.stats.envelopesOut).toBeGreaterThan(0);
+    expect(after.stats.core.envelopesOut).toBeGreaterThan(0);
     expect(after.stats.since).toBeGreaterThan(before.stats.since);
   });
 

@@ -24,6 +24,8 @@ export interface Member {
 }
 
 const RANK: Record<MemberStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
+/** Statuses in precedence order (their index is the rank used in digests). */
+export const STATUS_NAMES: readonly MemberStatus[] = ["alive", "suspect", "dead", "left"];
 
 export function statusRank(s: MemberStatus): number {
   return RANK[s];
@@ -69,15 +71,20 @@ export function cloneMember(m: Member): Member {
   return c;
 }
 
+/** The most confirmations a record carries (the wire accepts 64; a verdict needs a quorum of ≤ 5 monitors). */
+export const MAX_CONFIRMATIONS = 32;
+
 /**
- * Same record (inc, status, ver) but with confirmations we did not have: the union, or null if
- * nothing is new. Confirmations only grow while the suspicion stands.
+ * Same record (inc, status, ver) but with confirmations we did not have: the union (at most
+ * MAX_CONFIRMATIONS: the first ones are kept, so records converge), or null if nothing is new.
+ * Confirmations only grow while the suspicion stands.
  */
 export function mergeConfirmations(cur: Member, incoming: Member): string[] | null {
   if (cur.inc !== incoming.inc || cur.status !== incoming.status || cur.ver !== incoming.ver) return null;
   if (!incoming.by || (cur.status !== "suspect" && cur.status !== "dead")) return null;
   const have = new Set(cur.by ?? []);
+  if (have.size >= MAX_CONFIRMATIONS) return null;
   const added = incoming.by.filter((b) => !have.has(b));
   if (added.length === 0) return null;
-  return [...(cur.by ?? []), ...added].sort();
+  return [...(cur.by ?? []), ...added].sort().slice(0, MAX_CONFIRMATIONS);
 }

@@ -1,6 +1,8 @@
 // The memory store's state machine (`memory_usage`): namespaced keys with JSON values, versions and TTL.
 // It is applied in Raft log order on every agent, so every replica holds the same data; a version is
-// the log index of the write that produced it.
+// the log index of the write that produced it. Expiry is a command too: the leader proposes a sweep
+// when a TTL runs out, so every replica forgets the same keys at the same log index.
+import type { Applied, StateMachine } from "../raft/statemachine";
 
 export type MemCommand =
   | { op: "put"; ns: string; key: string; value: unknown; expiresAt: number | null; at: number }
@@ -16,52 +18,55 @@ export interface KvRecord {
   updatedAt: number;
 }
 
-export interface ApplyResult {
-  /** For put: the new version; for del: whether something was deleted; for expire: how many. */
+/** For put: the new version; for del: whether something was deleted; for expire: how many. */
+export interface KvResult {
   version?: number;
   deleted?: boolean;
   expired?: number;
-  /** Rows the shell must write/delete to keep the persisted copy in step. */
-  upserts: KvRecord[];
-  removals: Array<[string, string]>;
 }
 
-const SEP = "\u0000";
+const rowKey = (ns: string, key: string) => `${ns}/${key}`;
+const fin = (x: unknown) => typeof x === "number" && Number.isFinite(x);
+const str = (x: unknown) => typeof x === "string" && x.length <= 256;
 
-export class KvStore {
+export class KvStore implements StateMachine {
+  readonly name = "kv";
   private readonly map = new Map<string, KvRecord>();
 
-  apply(index: number, cmd: MemCommand): ApplyResult {
+  validCommand(c: unknown): boolean {
+    if (!c || typeof c !== "object") return false;
+    const m = c as Record<string, unknown>;
+    if (!fin(m.at)) return false;
+    if (m.op === "expire") return true;
+    if (!str(m.ns) || !str(m.key)) return false;
+    if (m.op === "del") return true;
+    return m.op === "put" && "value" in m && (m.expiresAt === null || fin(m.expiresAt));
+  }
+
+  apply(index: number, raw: unknown): Applied {
+    const cmd = raw as MemCommand;
     switch (cmd.op) {
       case "put": {
-        const rec: KvRecord = {
-          ns: cmd.ns, key: cmd.key, value: cmd.value, version: index, expiresAt: cmd.expiresAt, updatedAt: cmd.at,
-        };
-        this.map.set(cmd.ns + SEP + cmd.key, rec);
-        return { version: index, upserts: [rec], removals: [] };
+        const rec: KvRecord = { ns: cmd.ns, key: cmd.key, value: cmd.value, version: index, expiresAt: cmd.expiresAt, updatedAt: cmd.at };
+        this.map.set(rowKey(cmd.ns, cmd.key), rec);
+        return { result: { version: index } satisfies KvResult, puts: [[rowKey(cmd.ns, cmd.key), rec]], dels: [] };
       }
       case "del": {
-        const k = cmd.ns + SEP + cmd.key;
+        const k = rowKey(cmd.ns, cmd.key);
         const had = this.map.get(k);
-        const live = had !== undefined && !expired(had, cmd.at);
         this.map.delete(k);
-        return { deleted: live, upserts: [], removals: had ? [[cmd.ns, cmd.key]] : [] };
+        return { result: { deleted: had !== undefined && !expired(had, cmd.at) } satisfies KvResult, puts: [], dels: had ? [k] : [] };
       }
       case "expire": {
-        const removals: Array<[string, string]> = [];
-        for (const [k, r] of this.map) {
-          if (expired(r, cmd.at)) {
-            this.map.delete(k);
-            removals.push([r.ns, r.key]);
-          }
-        }
-        return { expired: removals.length, upserts: [], removals };
+        const dels: string[] = [];
+        for (const [k, r] of this.map) if (expired(r, cmd.at)) (this.map.delete(k), dels.push(k));
+        return { result: { expired: dels.length } satisfies KvResult, puts: [], dels };
       }
     }
   }
 
   get(ns: string, key: string, now: number): KvRecord | null {
-    const r = this.map.get(ns + SEP + key);
+    const r = this.map.get(rowKey(ns, key));
     return r && !expired(r, now) ? r : null;
   }
 
@@ -78,8 +83,13 @@ export class KvStore {
     return { keys: page, next: keys.length > limit ? page[page.length - 1] : null };
   }
 
-  /** Earliest expiry among stored records (the leader schedules an `expire` command for it). */
-  nextExpiry(): number | null {
+  /** An expiry sweep is due once the earliest TTL ran out. */
+  due(now: number): MemCommand | null {
+    const t = this.nextDue();
+    return t !== null && t <= now ? { op: "expire", at: now } : null;
+  }
+
+  nextDue(): number | null {
     let t: number | null = null;
     for (const r of this.map.values()) if (r.expiresAt !== null && (t === null || r.expiresAt < t)) t = r.expiresAt;
     return t;
@@ -89,9 +99,15 @@ export class KvStore {
     return Array.from(this.map.values(), (r) => ({ ...r }));
   }
 
-  restore(records: KvRecord[]): void {
+  install(data: unknown): Array<[string, unknown]> {
     this.map.clear();
-    for (const r of records) this.map.set(r.ns + SEP + r.key, { ...r });
+    for (const r of (data as KvRecord[] | null) ?? []) this.map.set(rowKey(r.ns, r.key), { ...r });
+    return Array.from(this.map.entries(), ([k, r]) => [k, { ...r }]);
+  }
+
+  load(rows: ReadonlyMap<string, unknown>): void {
+    this.map.clear();
+    for (const [k, r] of rows) this.map.set(k, { ...(r as KvRecord) });
   }
 
   size(): number {

@@ -12,7 +12,23 @@
 //  - snapshots and InstallSnapshot (§5), so the log does not grow without bound;
 //  - single-server membership changes, one at a time, taking effect when appended (§4.1), and learners
 //    (non-voting members that follow the log, §4.2.1).
+// Failover that does not wait for timers when there is evidence (Meshwork's additions, all liveness
+// only — none of them lets a vote or a commit happen that plain Raft would refuse):
+//  - `check`/`probe`: an agent that failed to reach the leader asks the voters to check it; a voter
+//    that still holds a lease on that leader probes it (the leader answers with a heartbeat), so a
+//    healthy leader keeps its followers and a dead one loses them as soon as a probe fails;
+//  - a (pre-)candidate re-sends its vote requests to voters that have not answered, each heartbeat
+//    interval, so an election started before its peers were up (a new swarm) completes when they are;
+//  - a follower grants a (pre-)vote to the very leader it follows: that leader lost its leadership
+//    (it restarted), so its lease protects no one;
+//  - `tick(n)` advances n ticks at once, so the shell can count only the time it was running.
 import type { Rng } from "../rng";
+
+/**
+ * An idle learner gets an empty append only every this many heartbeats (it never campaigns, so it needs
+ * no lease); a learner that has not been told the latest commit index gets it at the next heartbeat.
+ */
+const LEARNER_BEAT_EVERY = 30;
 
 export interface RaftConfig {
   voters: string[];
@@ -49,7 +65,11 @@ export type RaftMsg =
   | { type: "vote_resp"; term: number; pre: boolean; granted: boolean }
   | { type: "app"; term: number; prevIndex: number; prevTerm: number; entries: Entry[]; commit: number; ctx: number }
   | { type: "app_resp"; term: number; ok: boolean; index: number; hint: number; ctx: number }
-  | { type: "snap"; term: number; snapshot: Snapshot };
+  | { type: "snap"; term: number; snapshot: Snapshot }
+  /** "I could not reach `leader`: check it." (to voters; liveness only) */
+  | { type: "check"; term: number; leader: string }
+  /** Follower → leader: "are you there?" The leader answers with a heartbeat. */
+  | { type: "probe"; term: number };
 
 export interface Outbound {
   to: string;
@@ -88,6 +108,8 @@ export interface RaftOptions {
   /** Election timeout is randomized in [electionTicks, 2·electionTicks). */
   electionTicks: number;
   heartbeatTicks: number;
+  /** A (pre-)candidate re-sends vote requests to voters that have not answered every this many ticks (default 1). */
+  retryTicks?: number;
   rng: Rng;
   /** Largest number of entries in one append. */
   maxBatch?: number;
@@ -106,6 +128,8 @@ interface Progress {
   next: number;
   inflight: boolean;
   active: boolean;
+  /** The commit index last sent to it. */
+  sentCommit: number;
 }
 
 export class Raft {
@@ -125,12 +149,14 @@ export class Raft {
   private randomizedTimeout = 0;
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
+  private readonly retryTicks: number;
   private readonly maxBatch: number;
   private readonly rng: Rng;
   private progress = new Map<string, Progress>();
   private votes = new Map<string, boolean>();
   private pendingConfigIndex = 0;
   private learnerBeat = 0;
+  private retryElapsed = 0;
   private readCtx = 0;
   private pendingReads = new Map<number, { index: number; acks: Set<string> }>();
   private waitingReads: number[] = [];
@@ -142,6 +168,7 @@ export class Raft {
     this.rng = opts.rng;
     this.electionTicks = opts.electionTicks;
     this.heartbeatTicks = opts.heartbeatTicks;
+    this.retryTicks = opts.retryTicks ?? 1;
     this.maxBatch = opts.maxBatch ?? 256;
     this.term = persisted.hard.term;
     this.vote = persisted.hard.vote;
@@ -207,7 +234,9 @@ export class Raft {
       return Math.max(1, Math.min(this.heartbeatTicks - this.heartbeatElapsed, this.electionTicks - this.electionElapsed));
     }
     if (!this.isVoter()) return null;
-    return Math.max(1, this.randomizedTimeout - this.electionElapsed);
+    const election = Math.max(1, this.randomizedTimeout - this.electionElapsed);
+    if (this.role === "pre-candidate" || this.role === "candidate") return Math.min(election, Math.max(1, this.retryTicks - this.retryElapsed));
+    return election;
   }
 
   hardState(): HardState {
@@ -216,15 +245,23 @@ export class Raft {
 
   // ---- inputs -------------------------------------------------------------------------------
 
-  tick(): Ready {
-    if (this.role === "leader") this.tickLeader();
-    else this.tickElection();
+  /** `n` ticks passed (one timer step each; several at once when the shell slept through them). */
+  tick(n = 1): Ready {
+    if (n <= 0) return this.ready();
+    if (this.role === "leader") this.tickLeader(n);
+    else this.tickElection(n);
     return this.ready();
   }
 
   /** Forget a leader the failure detector declared dead, so its lease no longer blocks pre-votes (etcd's ForgetLeader). */
   forgetLeader(id: string): void {
     if (this.role === "follower" && this.leader === id) this.leader = null;
+  }
+
+  /** Ask the voters (but the leader) to check `leader`, which this node could not reach. */
+  reportUnreachable(leader: string): Ready {
+    for (const v of this.config.voters) if (v !== leader && v !== this.id) this.send(v, { type: "check", term: this.term, leader });
+    return this.ready();
   }
 
   /** Start an election now (e.g. when the failure detector declared the leader dead). */
@@ -283,10 +320,16 @@ export class Raft {
 
   step(from: string, m: RaftMsg): Ready {
     // Term handling first (thesis §3.3), with PreVote and the CheckQuorum lease (§9.6, §6.2).
+    if (m.type === "check" || m.type === "probe") {
+      this.handleCheck(from, m);
+      return this.ready();
+    }
     if (m.term > this.term) {
       if (m.type === "vote") {
-        const inLease = this.leader !== null && this.electionElapsed < this.electionTicks;
-        if (inLease) return this.ready(); // a healthy leader is in charge: ignore the disruptor
+        // A healthy leader is in charge: ignore the disruptor — unless it is that leader itself, which
+        // has lost its leadership (a restart) and whose lease therefore protects no one.
+        const inLease = this.leader !== null && this.leader !== from && this.electionElapsed < this.electionTicks;
+        if (inLease) return this.ready();
       }
       if (m.type === "vote" && m.pre) {
         // never change our term for a pre-vote
@@ -334,12 +377,35 @@ export class Raft {
 
   // ---- elections ----------------------------------------------------------------------------
 
-  private tickElection(): void {
-    this.electionElapsed++;
+  private tickElection(n: number): void {
+    this.electionElapsed += n;
     if (this.isVoter() && this.electionElapsed >= this.randomizedTimeout) {
       this.electionElapsed = 0;
       this.preCampaign();
+      return;
     }
+    if (this.role === "pre-candidate" || this.role === "candidate") {
+      this.retryElapsed += n;
+      if (this.retryElapsed >= this.retryTicks) {
+        // Voters that have not answered may not have been running when we asked: ask again.
+        this.retryElapsed = 0;
+        const term = this.role === "pre-candidate" ? this.term + 1 : this.term;
+        for (const v of this.config.voters) {
+          if (v !== this.id && !this.votes.has(v)) {
+            this.send(v, { type: "vote", term, pre: this.role === "pre-candidate", lastIndex: this.lastIndex(), lastTerm: this.lastTerm() });
+          }
+        }
+      }
+    }
+  }
+
+  /** `check`: probe our leader if it is the one reported unreachable; `probe`: a leader answers with a heartbeat. */
+  private handleCheck(from: string, m: Extract<RaftMsg, { type: "check" } | { type: "probe" }>): void {
+    if (m.type === "probe") {
+      if (this.role === "leader" && this.progress.has(from)) this.sendAppend(from, 0, true);
+      return;
+    }
+    if (this.role === "follower" && this.leader !== null && this.leader === m.leader) this.send(this.leader, { type: "probe", term: this.term });
   }
 
   /** PreVote (§9.6): ask for votes at term + 1 without changing our term; only a win starts a real election. */
@@ -361,6 +427,7 @@ export class Raft {
   private requestVotes(term: number, pre: boolean): void {
     this.leader = null;
     this.votes = new Map([[this.id, true]]);
+    this.retryElapsed = 0;
     this.randomizeElectionTimeout();
     if (this.quorumReached()) return pre ? this.becomeCandidate() : this.becomeLeader();
     for (const v of this.config.voters) {
@@ -389,7 +456,7 @@ export class Raft {
     this.electionElapsed = 0;
     this.progress = new Map();
     for (const p of this.members()) {
-      if (p !== this.id) this.progress.set(p, { match: 0, next: this.lastIndex() + 1, inflight: false, active: true });
+      if (p !== this.id) this.progress.set(p, { match: 0, next: this.lastIndex() + 1, inflight: false, active: true, sentCommit: 0 });
     }
     this.out.events.push(`${this.id} became leader at term ${this.term}`);
     // Thesis §6.4: commit a no-op of our own term so the commit index (and ReadIndex) is current.
@@ -435,9 +502,9 @@ export class Raft {
 
   // ---- leader -------------------------------------------------------------------------------
 
-  private tickLeader(): void {
-    this.heartbeatElapsed++;
-    this.electionElapsed++;
+  private tickLeader(n: number): void {
+    this.heartbeatElapsed += n;
+    this.electionElapsed += n;
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
       // CheckQuorum (§6.2): a leader that did not hear from a majority for an election timeout steps down.
@@ -462,7 +529,8 @@ export class Raft {
         // appends when there is something to append, and an empty one now and then — a quiet swarm
         // should not pay a call per learner per heartbeat.
         const voter = this.config.voters.includes(id);
-        if (voter || p.match < this.lastIndex() || this.learnerBeat % this.electionTicks === 0) this.sendAppend(id, voter ? ctx : 0);
+        const behind = p.match < this.lastIndex() || p.sentCommit < this.commit;
+        if (voter || behind || this.learnerBeat % LEARNER_BEAT_EVERY === 0) this.sendAppend(id, voter ? ctx : 0);
       }
     }
   }
@@ -483,10 +551,10 @@ export class Raft {
     for (const id of this.progress.keys()) this.sendAppend(id, ctx);
   }
 
-  private sendAppend(to: string, ctx = 0): void {
+  private sendAppend(to: string, ctx = 0, force = false): void {
     const p = this.progress.get(to);
     if (!p) return;
-    if (p.inflight && ctx === 0) return;
+    if (p.inflight && ctx === 0 && !force) return;
     if (p.next <= this.snap.index) {
       // The entries it needs were compacted: send the snapshot (§5.3). The shell attaches the data.
       p.inflight = true;
@@ -496,6 +564,7 @@ export class Raft {
     const prevIndex = p.next - 1;
     const entries = this.entriesFrom(p.next, this.maxBatch);
     p.inflight = entries.length > 0;
+    p.sentCommit = this.commit;
     this.send(to, {
       type: "app", term: this.term, prevIndex, prevTerm: this.termAt(prevIndex) ?? 0, entries, commit: this.commit, ctx,
     });
@@ -693,7 +762,7 @@ export class Raft {
     if (this.role !== "leader") return;
     for (const id of this.members()) {
       if (id !== this.id && !this.progress.has(id)) {
-        this.progress.set(id, { match: 0, next: this.lastIndex(), inflight: false, active: true });
+        this.progress.set(id, { match: 0, next: this.lastIndex(), inflight: false, active: true, sentCommit: 0 });
       }
     }
     for (const id of Array.from(this.progress.keys())) if (!this.members().includes(id)) this.progress.delete(id);

@@ -38,6 +38,10 @@ export function validRaftMsg(x: unknown): x is RaftMsg {
       );
     case "app_resp":
       return typeof m.ok === "boolean" && nat(m.index) && nat(m.hint) && nat(m.ctx);
+    case "check":
+      return isId(m.leader);
+    case "probe":
+      return true;
     case "snap": {
       const s = m.snapshot as Record<string, unknown> | undefined;
       const meta = s?.meta as Record<string, unknown> | undefined;

@@ -55,6 +55,15 @@ export function buildOverlay(ids: readonly string[], salt = 0): Graph {
   return g;
 }
 
+/**
+ * The Hamiltonian cycle of the overlay (step 1 above): the members in hash-ring-#1 order. Consecutive
+ * entries (and the last with the first) are linked. Exported for placements that spread a role around
+ * the cycle (voter placement, src/core/partition/placement.ts).
+ */
+export function hamiltonianCycle(ids: readonly string[], salt = 0): string[] {
+  return sortByHash(Array.from(new Set(ids)), RING1_SEED ^ salt);
+}
+
 /** The peers of one member in the overlay of `ids`. */
 export function overlayPeers(ids: readonly string[], self: string, salt = 0): string[] {
   const g = buildOverlay(ids, salt);

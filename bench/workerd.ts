@@ -1,0 +1,261 @@
+// `npm run bench` (workerd part): measurements on a real `wrangler dev` (workerd with embedded SQLite),
+// driven over HTTP as a user would. Every figure is a ratio against a bound derived from the
+// configuration, a baseline measured in the same run (the same scenario with fast failover switched
+// off), or the simulator's prediction calibrated with what the agents measured here.
+//   --json               one JSON line per metric
+//   --only <substring>   run matching benches (first-write, failover, cadence, idle-cost)
+//   --trials <n>         trials per failover bench (default 20)
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { billedOps, expandDeciles, predictedDetection, type Calibration } from "../test/sim/scenarios";
+import { percentile } from "../test/sim/sim";
+
+const args = process.argv.slice(2);
+const json = args.includes("--json");
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
+const TRIALS = args.includes("--trials") ? Number(args[args.indexOf("--trials") + 1]) : 20;
+const PORT = 8790 + Math.floor(Math.random() * 100);
+const BASE = `http://127.0.0.1:${PORT}`;
+const TOKEN = "dev-token"; // .dev.vars
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Row { bench: string; metric: string; value: number; bound: number | null; ratio: number | null; note?: string }
+const rows: Row[] = [];
+function record(bench: string, metric: string, value: number, bound: number | null, note?: string): void {
+  const ratio = bound ? Math.round((value / bound) * 1000) / 1000 : null;
+  const row: Row = { bench, metric, value: Math.round(value * 1000) / 1000, bound: bound === null ? null : Math.round(bound * 1000) / 1000, ratio, note };
+  rows.push(row);
+  if (json) console.log(JSON.stringify(row));
+  else console.error(`  ${bench} · ${metric}: ${row.value}${bound !== null ? ` (vs ${row.bound}, ratio ${ratio})` : ""}${note ? ` — ${note}` : ""}`);
+}
+const log = (s: string) => json || console.error(s);
+
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const r = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+let wrangler: ChildProcess | null = null;
+let stateDir = "";
+async function start(): Promise<void> {
+  stateDir = mkdtempSync(join(tmpdir(), "meshwork-bench-"));
+  const out = openSync(join(stateDir, "wrangler.log"), "a");
+  wrangler = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", join(stateDir, "state"), "--show-interactive-dev-session=false"], {
+    stdio: ["ignore", out, out],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${BASE}/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(300);
+  }
+  throw new Error(`wrangler dev did not start (log: ${join(stateDir, "wrangler.log")})`);
+}
+function stop(): void {
+  wrangler?.kill("SIGINT");
+  try {
+    rmSync(stateDir, { recursive: true, force: true });
+  } catch {
+    // best effort
+  }
+}
+
+const DEFAULTS = { agents: 12 };
+let swarmN = 0;
+const swarmId = (p: string) => `${p}-${++swarmN}-${Date.now().toString(36)}`;
+const purge = (id: string) => api("DELETE", `/v1/swarms/${id}?purge=true`);
+
+async function views(id: string, n: number): Promise<any[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => api("GET", `/v1/swarms/${id}/agents/agent-${i + 1}`).then((r) => (r.status === 200 ? r.body : null))));
+}
+async function leader(id: string, n: number, timeoutMs: number): Promise<string | null> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const vs = (await views(id, n)).filter(Boolean);
+    const ls = vs.filter((v) => v.raft?.role === "leader").map((v) => v.agentId);
+    if (ls.length === 1) return ls[0];
+    await sleep(100);
+  }
+  return null;
+}
+/** PUT until one succeeds; returns when it did (ms since epoch) or null at the deadline. */
+async function writeUntilOk(id: string, key: string, deadline: number): Promise<number | null> {
+  while (Date.now() < deadline) {
+    const r = await api("PUT", `/v1/swarms/${id}/memory/bench/${key}`, { value: 1 });
+    if (r.status === 200) return Date.now();
+  }
+  return null;
+}
+/** Run `fn` over `n` trials, `parallel` at a time. */
+async function trials<T>(n: number, parallel: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += parallel) out.push(...(await Promise.all(Array.from({ length: Math.min(parallel, n - i) }, (_, k) => fn(i + k)))));
+  return out;
+}
+function summary(xs: number[]) {
+  return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
+}
+
+async function bench(name: string, fn: () => Promise<void>): Promise<void> {
+  if (only && !name.includes(only)) return;
+  log(`▶ ${name} (workerd, wrangler dev)`);
+  const t0 = Date.now();
+  await fn();
+  log(`  (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+}
+
+async function main(): Promise<void> {
+  await start();
+  try {
+    await bench("first-write", async () => {
+      // swarm create → first successful memory write, 12 agents at the defaults.
+      const run = async (fast: boolean) => {
+        const id = swarmId(fast ? "fw-on" : "fw-off");
+        const t0 = Date.now();
+        const c = await api("POST", "/v1/swarms", { swarmId: id, ...DEFAULTS, consensus: { fastFailover: fast } });
+        if (c.status !== 201) throw new Error(`create failed: ${c.status}`);
+        if (fast) created.push(Date.now() - t0);
+        const t = await writeUntilOk(id, "first", t0 + 120_000);
+        await purge(id);
+        return t === null ? 120_000 : t - t0;
+      };
+      const created: number[] = [];
+      const on = await trials(TRIALS, 1, () => run(true));
+      const off = await trials(TRIALS, 5, () => run(false));
+      record("first-write", "POST /v1/swarms (12 agents) alone, p50 ms", percentile(created, 50), null, `p99 ${percentile(created, 99)} ms`);
+      const a = summary(on);
+      const b = summary(off);
+      record("first-write", "create → first write ok, p50 ms (fast failover)", a.p50, b.p50, "bound: the same with fast failover off, same run");
+      record("first-write", "create → first write ok, p99 ms (fast failover)", a.p99, 1000, `target ≤ 1 s; off: p99 ${b.p99} ms, ${TRIALS} trials each`);
+      record("first-write", "create → first write ok, p99 ms (fast failover off)", b.p99, null);
+    });
+
+    await bench("failover", async () => {
+      // Leader crash under a steady writer → first successful write sent after the crash.
+      const run = async (fast: boolean) => {
+        const id = swarmId(fast ? "fo-on" : "fo-off");
+        await api("POST", "/v1/swarms", { swarmId: id, ...DEFAULTS, consensus: { fastFailover: fast } });
+        const l = await leader(id, 12, 60_000);
+        if (!l) throw new Error(`${id}: no leader`);
+        let crashedAt = 0;
+        let firstAfter: number | null = null;
+        let stopWriting = false;
+        let i = 0;
+        const writer = (async () => {
+          while (!stopWriting) {
+            const sentAt = Date.now();
+            const r = await api("PUT", `/v1/swarms/${id}/memory/bench/w${i++}`, { value: i });
+            if (r.status === 200 && crashedAt && sentAt >= crashedAt && firstAfter === null) firstAfter = Date.now();
+          }
+        })();
+        await sleep(2000);
+        crashedAt = Date.now();
+        await api("POST", `/v1/swarms/${id}/chaos`, { action: "crash", agents: [l] });
+        const end = Date.now() + 120_000;
+        while (firstAfter === null && Date.now() < end) await sleep(20);
+        stopWriting = true;
+        await writer;
+        await purge(id);
+        return firstAfter === null ? 120_000 : firstAfter - crashedAt;
+      };
+      const on = await trials(TRIALS, 1, () => run(true));
+      const off = await trials(TRIALS, 5, () => run(false));
+      const a = summary(on);
+      const b = summary(off);
+      record("failover", "leader crash → first write ok, p50 ms (fast failover)", a.p50, b.p50, "bound: the same with fast failover off, same run");
+      record("failover", "leader crash → first write ok, p99 ms (fast failover)", a.p99, 2000, `target ≤ 2 s; off: p99 ${b.p99} ms, ${TRIALS} trials each`);
+      record("failover", "leader crash → first write ok, p99 ms (fast failover off)", b.p99, null);
+    });
+
+    await bench("cadence", async () => {
+      for (const roundMs of [50, 100]) {
+        // 12 agents at short rounds, no faults, 60 s: the log's term stays, nobody is buried.
+        const id = swarmId(`cad${roundMs}`);
+        const config = { gossip: { intervalMs: roundMs }, failure: { heartbeatMs: roundMs, timeoutMs: 10 * roundMs } };
+        await api("POST", "/v1/swarms", { swarmId: id, ...DEFAULTS, ...config });
+        const l = await leader(id, 12, 60_000);
+        await sleep(3000);
+        const before = (await views(id, 12)).filter(Boolean);
+        const term0 = Math.max(...before.map((v) => v.raft.term));
+        await sleep(60_000);
+        const after = (await views(id, 12)).filter(Boolean);
+        const term1 = Math.max(...after.map((v) => v.raft.term));
+        const deaths = after.reduce((s, v) => s + (v.stats.core["membership.deathsDeclared"] ?? 0), 0);
+        const suspicions = after.reduce((s, v) => s + (v.stats.core["membership.suspicionsRaised"] ?? 0), 0);
+        const late = after.map((v) => v.health.alarmLateMs.p99 ?? 0);
+        record("cadence", `${roundMs} ms rounds, 60 s no faults: term changes`, term1 - term0, null, `leader ${l}, ${suspicions} suspicions raised (refuted)`);
+        record("cadence", `${roundMs} ms rounds, 60 s no faults: false deaths`, deaths, null);
+        // Calibration: what the agents measured here (alarm lateness, call round trips), pooled.
+        const pool = (k: "alarmLateMs" | "callMs") => {
+          const ds = after.map((v) => v.health[k].deciles).filter((d: number[]) => d.length === 11);
+          return Array.from({ length: 11 }, (_, q) => percentile(ds.map((d: number[]) => d[q]), 50));
+        };
+        const calib: Calibration = { rttMs: expandDeciles(pool("callMs")), alarmLateMs: expandDeciles(pool("alarmLateMs")) };
+        record("cadence", `${roundMs} ms rounds: alarm lateness p99 ms (median agent)`, percentile(late, 50), roundMs, `call round trip deciles ${JSON.stringify(pool("callMs").map(Math.round))}`);
+        // One crash: detection time against the configured bound and against the calibrated simulator.
+        const victim = "agent-5";
+        const others = Array.from({ length: 12 }, (_, i) => `agent-${i + 1}`).filter((a) => a !== victim);
+        const t0 = Date.now();
+        await api("POST", `/v1/swarms/${id}/chaos`, { action: "crash", agents: [victim] });
+        let detected: number | null = null;
+        while (Date.now() - t0 < 120_000) {
+          const vs = await Promise.all(others.map((a) => api("GET", `/v1/swarms/${id}/agents/${a}`).then((r) => r.body)));
+          if (vs.every((v) => v?.membership?.find((m: any) => m.agentId === victim)?.status === "dead")) {
+            detected = Date.now() - t0;
+            break;
+          }
+        }
+        const bound = config.failure.timeoutMs + 3 * roundMs;
+        const sim = predictedDetection({ n: 12, config, calib, trials: 20, seed: 7 });
+        const simUncal = predictedDetection({ n: 12, config, calib: null, trials: 20, seed: 7 });
+        record("cadence", `${roundMs} ms rounds: crash → dead at all 11, ms`, detected ?? 120_000, bound, "bound: timeoutMs + 3 rounds");
+        record("cadence", `${roundMs} ms rounds: crash → dead, measured / simulator (calibrated) p50`, (detected ?? 120_000) / sim.p50, null, `sim p50 ${sim.p50} ms, p99 ${sim.p99} ms; uncalibrated sim p50 ${simUncal.p50} ms`);
+        await purge(id);
+      }
+    });
+
+    await bench("idle-cost", async () => {
+      // A stable 12-agent swarm at the defaults: billed operations from the agents' own counters.
+      const id = swarmId("idle");
+      await api("POST", "/v1/swarms", { swarmId: id, ...DEFAULTS });
+      await leader(id, 12, 60_000);
+      // Stable: SWIM's quiet stretch reaches its full 3× after about two minutes without change.
+      await sleep(120_000);
+      const sum = (vs: any[]) => vs.reduce((s, v) => ({ alarms: s.alarms + v.stats.alarms, calls: s.calls + v.stats.peerCalls, rows: s.rows + v.stats.rowsWritten }), { alarms: 0, calls: 0, rows: 0 });
+      const a = sum((await views(id, 12)).filter(Boolean));
+      const t0 = Date.now();
+      await sleep(180_000);
+      const b = sum((await views(id, 12)).filter(Boolean));
+      const hours = (Date.now() - t0) / 3_600_000;
+      const per = (x: number) => x / 12 / hours;
+      const total = per(b.alarms - a.alarms) + per(b.calls - a.calls) + per(b.rows - a.rows);
+      const byType: Record<string, number> = {};
+      for (const v of (await views(id, 12)).filter(Boolean)) for (const [k, x] of Object.entries(v.stats.callsByType as Record<string, number>)) byType[k] = (byType[k] ?? 0) + x;
+      log(`  calls by type since creation (all agents): ${JSON.stringify(byType)}`);
+      const naive = (3_600_000 / 3000) * 7;
+      record("idle-cost", "workerd N=12 defaults: billed ops per agent-hour", total, naive, `alarms ${per(b.alarms - a.alarms).toFixed(0)}, calls ${per(b.calls - a.calls).toFixed(0)}, rows ${per(b.rows - a.rows).toFixed(0)}; target ≤ 0.25`);
+      const s = billedOps({ n: 12, seed: 5, config: {} });
+      const s100 = billedOps({ n: 100, seed: 5, config: {} });
+      record("idle-cost", "simulator N=100 defaults: billed ops per agent-hour", s100.perAgentHour, naive, `alarms ${s100.alarms.toFixed(0)}, calls ${s100.peerCalls.toFixed(0)}, rows ${s100.rowsWritten.toFixed(0)}`);
+      record("idle-cost", "simulator N=12 defaults: billed ops per agent-hour", s.perAgentHour, naive, `alarms ${s.alarms.toFixed(0)}, calls ${s.peerCalls.toFixed(0)}, rows ${s.rowsWritten.toFixed(0)}`);
+      await purge(id);
+    });
+  } finally {
+    stop();
+  }
+  if (!json) {
+    console.log("\n| bench | metric | value | bound | ratio | note |\n|---|---|---|---|---|---|");
+    for (const r of rows) console.log(`| ${r.bench} | ${r.metric} | ${r.value} | ${r.bound ?? "—"} | ${r.ratio ?? "—"} | ${r.note ?? ""} |`);
+  }
+}
+
+await main();

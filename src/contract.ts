@@ -1,0 +1,141 @@
+// What the router Worker and the MeshAgent Durable Object say to each other over RPC: one file both
+// import, so neither reaches into the other's internals. Expected conditions (a crashed agent, no
+// quorum) are returned as values, never thrown: an RPC that throws is logged by workerd as an
+// uncaught exception even when the caller handles it.
+import type { SwarmConfig } from "./core/config";
+import type { Member, MemberStatus } from "./core/membership/member";
+import type { RaftStatus } from "./core/raft/module";
+
+/** Durable Object name of an agent. Ids cannot contain "/", so the pair is unambiguous. */
+export function agentObjectName(swarm: string, agent: string): string {
+  return `${swarm}/${agent}`;
+}
+
+/**
+ * What an agent returns instead of an answer when it is crashed (chaos), not initialized, or — for a
+ * write — on a read-only side of a partition (`message` then names what that side reaches).
+ */
+export interface Refusal {
+  refused: "agent_unavailable" | "agent_not_found" | "read_only";
+  message?: string;
+}
+
+export function isRefusal(x: unknown): x is Refusal {
+  return typeof x === "object" && x !== null && "refused" in x;
+}
+
+export interface InitParams {
+  swarm: string;
+  self: string;
+  config: SwarmConfig;
+  caps?: string[];
+  slots?: number;
+  roster?: string[];
+  seeds?: string[];
+}
+
+export interface ChaosState {
+  crashed: boolean;
+  /** Partition groups; an agent listed in no group belongs to the implicit group of the rest. */
+  groups: string[][] | null;
+  /** Probability of dropping each outgoing envelope. */
+  dropRate: number;
+}
+
+export type ChaosCommand =
+  | { action: "crash" }
+  | { action: "restart" }
+  | { action: "partition"; groups: string[][] }
+  | { action: "heal" }
+  | { action: "drop"; rate: number };
+
+export interface MemberView {
+  agentId: string;
+  status: MemberStatus;
+  incarnation: number;
+  lastSeenAt: number | null;
+  /** Its overlay peers, as this agent computes the overlay. */
+  peers: string[];
+}
+
+export interface AgentStats {
+  alarms: number;
+  peerCalls: number;
+  /** Peer calls by module and message type (`membership.ping`, `raft.app`, …). */
+  callsByType: Record<string, number>;
+  peerCallFailures: number;
+  rowsWritten: number;
+  chaosDropped: number;
+  since: number;
+  /** The core's counters (per module: `membership.pings`, `raft.elections`, …). */
+  core: Record<string, number>;
+}
+
+export interface AgentView {
+  agentId: string;
+  swarmId: string;
+  status: MemberStatus;
+  state: "active" | "left" | "shutdown";
+  incarnation: number;
+  capabilities: string[];
+  peers: string[];
+  membership: MemberView[];
+  /** Fraction of the known members (not counting those that left) this agent holds live. */
+  connectivity: number;
+  load: number;
+  queue: number;
+  mode: "read-write" | "read-only";
+  raft: RaftStatus | null;
+  config: SwarmConfig;
+  chaos: ChaosState;
+  stats: AgentStats;
+}
+
+/**
+ * What the router needs to enter the mesh through an agent (the full view is heavy); `reach` says what
+ * a read-only side can reach (the message of a `503 read_only`).
+ */
+export type AgentBrief = Pick<AgentView, "agentId" | "state" | "mode"> & { reach: string | null };
+
+export interface DetectorView {
+  monitor: string;
+  known: boolean;
+  status: MemberStatus | null;
+  incarnation: number | null;
+  lastHeardAt: number | null;
+  suspicion: { since: number; deadline: number; confirmations: string[]; quorum: number } | null;
+  confirmedBy: string[];
+  isMonitor: boolean;
+  /** After a probe: how it ended ("acked", "failed", "gone"), or null when none was made or it did not end in time. */
+  probe: string | null;
+}
+
+export interface HealthReport {
+  agentId: string;
+  state: "active" | "left" | "shutdown";
+  alarmAt: number | null;
+  deadline: number | null;
+  stalled: boolean;
+  rearmed: boolean;
+}
+
+export interface InboxPage {
+  messages: Array<{ cursor: number; messageId: string; from: string; message: Record<string, unknown>; sentAt: number; receivedAt: number }>;
+  next: string | null;
+}
+
+export type MemoryOp =
+  | { op: "put"; ns: string; key: string; value: unknown; ttlSeconds?: number }
+  | { op: "del"; ns: string; key: string };
+
+export type Unavailable = { ok: false; code: "no_quorum" | "read_only"; message: string };
+
+export type MemoryReply = { ok: true; version?: number; deleted?: boolean; leader: string } | Unavailable;
+
+export type MemoryReadReply =
+  | { ok: true; found: boolean; value?: unknown; version?: number; stale: boolean; servedBy: string }
+  | Unavailable;
+
+export type MemoryListReply = { ok: true; keys: string[]; next: string | null; stale: boolean } | Unavailable;
+
+export type { Member };

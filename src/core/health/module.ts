@@ -1,0 +1,85 @@
+// Platform health, as this agent experiences it: how late its alarms fire against the deadline it
+// asked for, and how long its calls to peers take (and how many fail). Lifeguard's insight is that a
+// slow member must not accuse healthy ones; these are the measurements that say how slow we are.
+// Soft state only (nothing persisted): a window of the latest samples.
+import type { CallResult, Context, Envelope, Module, PlatformHealth } from "../protocol";
+
+const WINDOW = 256;
+
+/** A fixed-size ring of recent samples with percentiles. */
+export class Samples {
+  private readonly xs: number[] = [];
+  private sorted: number[] | null = null;
+  private i = 0;
+  count = 0;
+
+  add(x: number): void {
+    if (this.xs.length < WINDOW) this.xs.push(x);
+    else this.xs[this.i] = x;
+    this.i = (this.i + 1) % WINDOW;
+    this.count++;
+    this.sorted = null;
+  }
+
+  percentile(p: number): number | null {
+    if (this.xs.length === 0) return null;
+    const s = (this.sorted ??= this.xs.slice().sort((a, b) => a - b));
+    return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+  }
+
+  /** p50, p99, and the deciles (p0, p10, …, p100) from which a simulator can draw a like distribution. */
+  summary(): { p50: number | null; p99: number | null; samples: number; deciles: number[] } {
+    const deciles = this.xs.length ? Array.from({ length: 11 }, (_, i) => this.percentile(i * 10)!) : [];
+    return { p50: this.percentile(50), p99: this.percentile(99), samples: this.xs.length, deciles };
+  }
+}
+
+export class Health implements Module {
+  readonly name = "health";
+  readonly alarmLateMs = new Samples();
+  readonly callMs = new Samples();
+  private failedCalls = 0;
+  private calls = 0;
+
+  constructor(private readonly ctx: Context) {}
+
+  validate(env: Envelope): string | null {
+    return `unknown health type ${String(env.type)}`;
+  }
+
+  receive(): void {}
+
+  tick(_now: number, lateMs: number): void {
+    this.alarmLateMs.add(Math.max(0, lateMs));
+  }
+
+  onCall(r: CallResult): void {
+    this.calls++;
+    if (r.ok) this.callMs.add(r.ms);
+    else this.failedCalls++;
+  }
+
+  nextDeadline(): number | null {
+    return null;
+  }
+
+  platform(): PlatformHealth {
+    return { alarmLateP99Ms: this.alarmLateMs.percentile(99) ?? 0, callP99Ms: this.callMs.percentile(99) ?? 0 };
+  }
+
+  counters(): Record<string, number> {
+    return { calls: this.calls, failedCalls: this.failedCalls, alarmsMeasured: this.alarmLateMs.count };
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      health: {
+        alarmLateMs: this.alarmLateMs.summary(),
+        callMs: this.callMs.summary(),
+        calls: this.calls,
+        failedCalls: this.failedCalls,
+        measuredAt: this.ctx.now(),
+      },
+    };
+  }
+}

@@ -1,0 +1,444 @@
+// The swarm's replicated log as a module: a Raft node (raft.ts) plus the state machines it drives.
+// Voters are the first `consensus.voters` agents; every other agent follows the log as a learner.
+// Membership feeds Raft through the membership view: the leader adds new members as learners, and when
+// the failure detector declares a voter dead it promotes a healthy learner and then removes the dead
+// voter — one server at a time (Raft thesis §4.1), so every change is safe. When the failure detector
+// buries the leader, the first live voter campaigns at once instead of waiting out a timeout.
+//
+// Persisted rows: `hard` (term, vote, commit), `snap` (the snapshot's index, term, configuration),
+// `log:<index>` (entries after the snapshot), `applied` (how far the state machines applied), and each
+// state machine's rows under `sm:<name>:`. Term, vote and entries are in these rows — written in the
+// same transaction as everything else of the input — before any message that depends on them is sent.
+import { DEFAULT_CONFIG } from "../config";
+import { rankByHash, VOTER_SEED } from "../hash";
+import type { CallResult, Context, Envelope, InitOptions, MemberChange, Module, Persisted } from "../protocol";
+import { num, prefixEnd } from "../store";
+import { Raft, type Entry, type HardState, type RaftConfig, type RaftMsg, type Ready, type SnapshotMeta } from "./raft";
+import { asSmCommand, asSnapshotData, type StateMachine } from "./statemachine";
+import { validRaftMsg } from "./validate";
+
+/**
+ * Raft counts time in ticks: a heartbeat interval is this many. A tick is also how often a candidate
+ * re-asks voters that have not answered (100 ms at the default heartbeat); ticks cost nothing when idle
+ * (the alarm is set for the next action, not for every tick).
+ */
+export const HEARTBEAT_TICKS = 30;
+/** The most a slow platform may stretch the log's timing. */
+const MAX_SLOWDOWN = 4;
+const LOG = "log:";
+const SM = "sm:";
+
+export interface RaftStatus {
+  role: string;
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  voters: string[];
+  learners: string[];
+}
+
+export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; leader: string | null };
+export type ReadResult = { ok: true; ctx: number } | { ok: false; leader: string | null };
+
+export class ReplicatedLog implements Module {
+  readonly name = "raft";
+  private raft: Raft | null = null;
+  private applied = 0;
+  /** When time was last counted, and the part of a tick counted but not yet ticked. */
+  private countedAt = 0;
+  private carryMs = 0;
+  /** The (term, leader) this agent already asked the voters to check (once each). */
+  private checked = "";
+  private knownLeader: string | null = null;
+  private publishedVoters = "";
+  /** Per state machine, the log index of its `due` command in flight (one at a time). */
+  private readonly dueIndex = new Map<string, number>();
+  /** Confirmed reads waiting for the state machines to catch up to their index. */
+  private readyReads: Array<{ ctx: number; index: number }> = [];
+  private readonly machines: Map<string, StateMachine>;
+  private readonly stats = { proposals: 0, applied: 0, elections: 0, snapshotsSent: 0 };
+
+  constructor(private readonly ctx: Context, machines: StateMachine[]) {
+    this.machines = new Map(machines.map((m) => [m.name, m]));
+  }
+
+  private get enabled(): boolean {
+    return this.ctx.config.consensus.voters > 0;
+  }
+
+  /** Act on evidence rather than timers (older configs lack the field: on). */
+  private get fast(): boolean {
+    return this.ctx.config.consensus.fastFailover !== false;
+  }
+
+  /**
+   * The log's timing: its own configuration in ms (older swarms' configs lack it: the defaults apply).
+   * The log's clock runs slower on a slow platform (Lifeguard's local health, applied to Raft): a tick
+   * lasts longer by the share of an election timeout that measured alarm lateness and call round trips
+   * could eat, so a loaded machine makes elections slower, never a reason for one.
+   */
+  private get timing(): { tickMs: number; electionTicks: number } {
+    const c = this.ctx.config.consensus;
+    const heartbeatMs = c.heartbeatMs ?? DEFAULT_CONFIG.consensus.heartbeatMs;
+    const electionMs = c.electionMs ?? DEFAULT_CONFIG.consensus.electionMs;
+    const base = Math.max(1, heartbeatMs / HEARTBEAT_TICKS);
+    const p = this.ctx.platform();
+    const slackMs = 2 * p.alarmLateP99Ms + 2 * p.callP99Ms;
+    const scale = Math.min(MAX_SLOWDOWN, 1 + slackMs / electionMs);
+    return { tickMs: base * scale, electionTicks: Math.max(2 * HEARTBEAT_TICKS, Math.round(electionMs / base)) };
+  }
+
+  machine<T extends StateMachine>(name: string): T | null {
+    return (this.machines.get(name) as T | undefined) ?? null;
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  init(o: InitOptions): void {
+    if (!this.enabled) return;
+    // Agents created together agree on the first voters; a joiner starts empty and is added by the leader.
+    // Voters are placed by hash, not creation order: the agents created first are a correlated group
+    // (a split along creation order would leave their side with every vote — see the placement study).
+    const ranked = rankByHash(o.roster ?? [], VOTER_SEED);
+    const v = this.ctx.config.consensus.voters;
+    const config: RaftConfig = { voters: ranked.slice(0, v).sort(), learners: ranked.slice(v).sort() };
+    const snap: SnapshotMeta = { index: 0, term: 0, config };
+    // Persist the initial configuration, so a restart knows who votes.
+    this.ctx.persist({ op: "put", key: "snap", value: snap });
+    this.start({ term: 0, vote: null, commit: 0 }, snap, [], 0);
+    // A new swarm elects its leader now, not after an election timeout: its first write is coming.
+    // Safe, since every log is empty; the candidate keeps asking voters that are not up yet.
+    if (this.fast && ranked[0] === this.ctx.self && v > 0) this.absorb(this.raft!.campaign());
+  }
+
+  restore(p: Persisted): void {
+    if (!this.enabled) return;
+    const snap = p.rows.get("snap") as SnapshotMeta | undefined;
+    if (!snap) return;
+    const hard = (p.rows.get("hard") as HardState | undefined) ?? { term: 0, vote: null, commit: 0 };
+    const entries: Entry[] = [];
+    const smRows = new Map<string, Map<string, unknown>>();
+    for (const [k, v] of p.rows) {
+      if (k.startsWith(LOG)) {
+        const e = v as Entry;
+        if (e.index > snap.index) entries.push(e);
+      } else if (k.startsWith(SM)) {
+        const rest = k.slice(SM.length);
+        const i = rest.indexOf(":");
+        const name = rest.slice(0, i);
+        if (!smRows.has(name)) smRows.set(name, new Map());
+        smRows.get(name)!.set(rest.slice(i + 1), v);
+      }
+    }
+    entries.sort((a, b) => a.index - b.index);
+    for (const [name, m] of this.machines) m.load(smRows.get(name) ?? new Map());
+    const applied = (p.rows.get("applied") as number | undefined) ?? snap.index;
+    this.start(hard, snap, entries, applied);
+    // It voted for itself in its last term: it was a candidate or the leader, and a restart lost that.
+    // Campaign now; its followers grant it (a leader that lost its leadership holds no lease).
+    if (this.fast && hard.vote === this.ctx.self && hard.term > 0) this.absorb(this.raft!.campaign());
+  }
+
+  private start(hard: HardState, snap: SnapshotMeta, entries: Entry[], applied: number): void {
+    this.countedAt = this.ctx.now();
+    this.carryMs = 0;
+    this.applied = applied;
+    this.raft = new Raft(
+      { id: this.ctx.self, electionTicks: this.timing.electionTicks, heartbeatTicks: HEARTBEAT_TICKS, rng: this.ctx.rng },
+      { hard, snapshot: snap, entries, applied },
+    );
+    this.absorb(this.raft.ready());
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  validate(env: Envelope): string | null {
+    if (env.type !== "raft" || !validRaftMsg(env.msg)) return "bad raft.msg";
+    const m = env.msg as RaftMsg;
+    if (m.type === "app") {
+      for (const e of m.entries) {
+        if (e.kind !== "cmd") continue;
+        const c = asSmCommand(e.data);
+        const sm = this.machines.get(c.sm);
+        if (!sm || !sm.validCommand(c.cmd)) return `bad raft entry ${e.index}`;
+      }
+    }
+    return null;
+  }
+
+  receive(env: Envelope): void {
+    if (!this.raft) return;
+    // Time first, as etcd's ticker does: the time before this message counts before the message can
+    // reset a timer (a heartbeat arriving long after the last tick must not leave that time to be
+    // counted again after the reset).
+    this.advance(this.ctx.now(), this.ctx.lateMs());
+    this.absorb(this.raft.step(env.from, env.msg as RaftMsg));
+  }
+
+  /**
+   * Count the time since the last tick, but not the time this agent was not running: an alarm that
+   * fired `lateMs` late counts one tick for its lateness at most. A loaded machine then makes elections
+   * slower, never a reason for a healthy quiet swarm to elect (Lifeguard's point, applied to Raft).
+   */
+  tick(now: number, lateMs: number): void {
+    const raft = this.raft;
+    if (!raft) return;
+    this.advance(now, lateMs);
+    if (raft.role !== "leader") return;
+    this.reconfigure();
+    // One due command (an expiry sweep) per machine in the log at a time: until it is applied, another
+    // would only grow the log.
+    for (const [name, m] of this.machines) {
+      if (this.duePending(name) || !m.due) continue;
+      const cmd = m.due(now);
+      if (cmd === null) continue;
+      const r = this.propose(name, cmd);
+      if (r.ok) this.dueIndex.set(name, r.index);
+    }
+  }
+
+  private advance(now: number, lateMs: number): void {
+    const { tickMs } = this.timing;
+    const counted = Math.max(0, now - this.countedAt - Math.max(0, lateMs - tickMs)) + this.carryMs;
+    this.countedAt = now;
+    const ticks = Math.floor(counted / tickMs);
+    this.carryMs = counted - ticks * tickMs;
+    if (ticks > 0) this.absorb(this.raft!.tick(ticks));
+  }
+
+  nextDeadline(): number | null {
+    const raft = this.raft;
+    if (!raft) return null;
+    let d: number | null = null;
+    const ticks = raft.ticksUntilAction();
+    if (ticks !== null) d = this.countedAt + Math.max(1, Math.ceil(ticks * this.timing.tickMs - this.carryMs));
+    if (raft.role === "leader") {
+      for (const [name, m] of this.machines) {
+        const t = !this.duePending(name) && m.nextDue ? m.nextDue() : null;
+        if (t !== null) d = Math.min(d ?? Infinity, Math.max(t, this.ctx.now() + 1));
+      }
+    }
+    return d;
+  }
+
+  /** The failure detector (quorum-confirmed) buried the leader: elect now, not after a timeout. */
+  onMemberChange(c: MemberChange): void {
+    const raft = this.raft;
+    const gone = c.after.status === "dead" || c.after.status === "left";
+    if (!raft || !gone || raft.leader !== c.after.id) return;
+    raft.forgetLeader(c.after.id);
+    const live = raft.configuration().voters.filter((v) => v !== c.after.id && this.ctx.members.member(v)?.status === "alive");
+    if (live.sort()[0] === this.ctx.self) this.absorb(raft.campaign());
+  }
+
+  /**
+   * The request path is a failure detector: a call to the leader failed (a forward, an answer). Forget
+   * it (its lease no longer blocks pre-votes here), ask the voters to check it — each probes it, and a
+   * voter whose probe fails forgets it too — and if this is the first live voter, campaign now. A leader
+   * that is fine answers the probes, keeps its followers, and the PreVote fails: a flaky link cannot
+   * depose a healthy leader.
+   */
+  onCall(r: CallResult): void {
+    const raft = this.raft;
+    if (!raft || !this.fast || r.ok || r.to !== raft.leader || raft.role === "leader") return;
+    raft.forgetLeader(r.to);
+    this.ctx.log("info", "leader_unreachable", { leader: r.to, term: raft.term });
+    const key = `${raft.term}/${r.to}`;
+    if (this.checked !== key) {
+      this.checked = key;
+      this.absorb(raft.reportUnreachable(r.to));
+    }
+    const first = raft.configuration().voters.filter((v) => v !== r.to && this.ctx.members.member(v)?.status !== "dead").sort()[0];
+    if (first === this.ctx.self) this.absorb(raft.campaign());
+  }
+
+  // ---- commands -----------------------------------------------------------------------------
+
+  /** Propose a command for state machine `sm`; when not the leader, say who is (as far as we know). */
+  propose(sm: string, cmd: unknown): ProposeResult {
+    const raft = this.raft;
+    if (!raft) return { ok: false, leader: null };
+    const r = raft.propose({ sm, cmd });
+    if (!r) return { ok: false, leader: raft.leader };
+    this.stats.proposals++;
+    this.absorb(r.ready);
+    return { ok: true, index: r.index, term: r.term };
+  }
+
+  /** Start a linearizable read (ReadIndex, thesis §6.4); `read:<ctx>` answers once it may be served here. */
+  readIndex(): ReadResult {
+    const raft = this.raft;
+    if (!raft) return { ok: false, leader: null };
+    const r = raft.readIndex();
+    if (!r) return { ok: false, leader: raft.leader };
+    this.absorb(r.ready);
+    return { ok: true, ctx: r.ctx };
+  }
+
+  leader(): string | null {
+    return this.raft?.leader ?? null;
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  status(): RaftStatus | null {
+    const r = this.raft;
+    if (!r) return null;
+    const c = r.configuration();
+    return { role: r.role, term: r.term, leader: r.leader, commitIndex: r.commit, appliedIndex: this.applied, voters: c.voters, learners: c.learners };
+  }
+
+  describe(): Record<string, unknown> {
+    return { raft: this.status() };
+  }
+
+  counters(): Record<string, number> {
+    return { ...this.stats };
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private duePending(name: string): boolean {
+    const i = this.dueIndex.get(name) ?? 0;
+    return i > 0 && this.applied < i && this.raft?.role === "leader";
+  }
+
+  /**
+   * Leader only: move the configuration one safe step towards "the first `voters` healthy members vote,
+   * every other live member learns".
+   */
+  private reconfigure(): void {
+    const raft = this.raft!;
+    if (raft.configChangePending()) return;
+    const target = this.ctx.config.consensus.voters;
+    const alive = new Set<string>();
+    const gone = new Set<string>();
+    for (const m of this.ctx.members.all()) {
+      if (m.status === "alive") alive.add(m.id);
+      else if (m.status === "dead" || m.status === "left") gone.add(m.id);
+    }
+    const { voters, learners } = raft.configuration();
+    // A promotion takes the healthy learner first in the voters' hash order (placement stays by hash).
+    const healthyLearner = rankByHash(learners.filter((l) => alive.has(l)), VOTER_SEED)[0];
+    const deadVoter = voters.filter((v) => gone.has(v)).sort()[0];
+    let next: RaftConfig | null = null;
+    let why = "";
+    if (deadVoter && healthyLearner && voters.length <= target) {
+      next = { voters: [...voters, healthyLearner], learners: learners.filter((l) => l !== healthyLearner) };
+      why = `promote ${healthyLearner} to replace dead voter ${deadVoter}`;
+    } else if (deadVoter && deadVoter !== this.ctx.self) {
+      next = { voters: voters.filter((v) => v !== deadVoter), learners };
+      why = `remove dead voter ${deadVoter}`;
+    } else if (voters.length < target && healthyLearner) {
+      next = { voters: [...voters, healthyLearner], learners: learners.filter((l) => l !== healthyLearner) };
+      why = `promote ${healthyLearner} (voters below ${target})`;
+    } else {
+      const missing = Array.from(alive).filter((a) => !voters.includes(a) && !learners.includes(a)).sort()[0];
+      const deadLearner = learners.filter((l) => gone.has(l)).sort()[0];
+      if (missing) {
+        next = { voters, learners: [...learners, missing] };
+        why = `add learner ${missing}`;
+      } else if (deadLearner) {
+        next = { voters, learners: learners.filter((l) => l !== deadLearner) };
+        why = `remove dead learner ${deadLearner}`;
+      }
+    }
+    if (!next) return;
+    const r = raft.proposeConfig(next);
+    if (!r) return;
+    this.ctx.log("info", "config_change", { why });
+    this.absorb(r.ready);
+  }
+
+  /** The whole state of every machine, as one snapshot payload. */
+  private snapshotData(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, m] of this.machines) out[name] = m.snapshot();
+    return out;
+  }
+
+  /** Carry out a Raft `Ready`: persist, send, apply — in that order (persist-before-send). */
+  private absorb(r: Ready): void {
+    const raft = this.raft!;
+    const ctx = this.ctx;
+    if (r.snapshot && r.restore) {
+      // A snapshot from the leader replaces every machine's state and rows.
+      const data = asSnapshotData(r.snapshot.data);
+      ctx.persist({ op: "delRange", from: SM, to: prefixEnd(SM) });
+      for (const [name, m] of this.machines) {
+        for (const [k, v] of m.install(data[name] ?? null)) ctx.persist({ op: "put", key: `${SM}${name}:${k}`, value: v });
+      }
+      this.applied = r.snapshot.meta.index;
+      raft.advanceApplied(this.applied);
+      ctx.persist({ op: "put", key: "applied", value: this.applied });
+      ctx.output(`applied:${this.applied}`, { term: r.snapshot.meta.term, result: null });
+    }
+    if (r.compactTo !== null && r.snapshot) {
+      ctx.persist({ op: "delRange", from: LOG, to: LOG + num(r.compactTo + 1) });
+      ctx.persist({ op: "put", key: "snap", value: r.snapshot.meta });
+    }
+    if (r.append) {
+      ctx.persist({ op: "delRange", from: LOG + num(r.append.fromIndex), to: prefixEnd(LOG) });
+      for (const e of r.append.entries) ctx.persist({ op: "put", key: LOG + num(e.index), value: e });
+    }
+    if (r.hardState) ctx.persist({ op: "put", key: "hard", value: r.hardState });
+    for (const m of r.messages) {
+      let msg = m.msg;
+      if (msg.type === "snap") {
+        // Fill the snapshot: compact to what we applied, and ship the state as of that index.
+        if (raft.snapshotMeta().index < this.applied) this.absorb(raft.compact(this.applied, null));
+        msg = { ...msg, snapshot: { meta: raft.snapshotMeta(), data: this.snapshotData() } };
+        this.stats.snapshotsSent++;
+      }
+      ctx.send(m.to, "raft", { msg });
+    }
+    let appliedNow = false;
+    for (const e of r.committed) {
+      if (e.index <= this.applied) continue;
+      let result: unknown = null;
+      if (e.kind === "cmd") {
+        const c = asSmCommand(e.data);
+        const sm = this.machines.get(c.sm);
+        if (sm) {
+          const a = sm.apply(e.index, c.cmd);
+          for (const [k, v] of a.puts) ctx.persist({ op: "put", key: `${SM}${c.sm}:${k}`, value: v });
+          for (const k of a.dels) ctx.persist({ op: "del", key: `${SM}${c.sm}:${k}` });
+          result = a.result;
+        }
+      }
+      this.applied = e.index;
+      raft.advanceApplied(e.index);
+      this.stats.applied++;
+      appliedNow = true;
+      ctx.output(`applied:${e.index}`, { term: e.term, result });
+    }
+    if (appliedNow) ctx.persist({ op: "put", key: "applied", value: this.applied });
+    for (const rd of r.reads) this.readyReads.push(rd);
+    for (const c of r.droppedReads) ctx.output(`read:${c}`, null);
+    // A confirmed read is served once this replica applied up to its read index.
+    if (this.readyReads.length) {
+      const keep: typeof this.readyReads = [];
+      for (const rd of this.readyReads) (rd.index <= this.applied ? ctx.output(`read:${rd.ctx}`, { index: rd.index }) : keep.push(rd));
+      this.readyReads = keep;
+    }
+    for (const ev of r.events) {
+      if (ev.includes("became leader")) this.stats.elections++;
+      ctx.log(ev.includes("pre-campaign") ? "debug" : "info", "raft", { detail: ev });
+    }
+    const voters = raft.configuration().voters;
+    if (voters.join(",") !== this.publishedVoters) {
+      this.publishedVoters = voters.join(",");
+      ctx.publish("raft.voters", voters);
+    }
+    if (raft.leader !== this.knownLeader) {
+      this.knownLeader = raft.leader;
+      if (raft.leader !== null) ctx.output("leader", raft.leader);
+    }
+    if (this.applied - raft.snapshotMeta().index >= this.ctx.config.consensus.snapshotEvery) {
+      this.absorb(raft.compact(this.applied, null));
+    }
+  }
+}

@@ -1,0 +1,336 @@
+// The MCP tools: the seed's names and the arguments its agent file passes, each a thin adapter over
+// the services the HTTP routes call (src/router/services) — one implementation. A tool validates its
+// arguments with a zod schema (built from the endpoint's own schema where there is one), resolves the
+// default swarm, calls the service and returns its data; a contract error (ApiError) becomes a tool
+// error carrying the code, the message and, where it can be told, the argument at fault.
+import { z } from "zod";
+import type { Env } from "../env";
+import { MAX_BODY_DEPTH, depthExceeds } from "./body";
+import { ApiError } from "./errors";
+import { CreateSwarm, FaultTolerance, Id, KEY_PATTERN, MAX_TTL_SECONDS, PostMessage, SpawnAgent } from "./schemas";
+import * as fault from "./services/fault";
+import * as memory from "./services/memory";
+import * as messages from "./services/messages";
+import * as swarms from "./services/swarms";
+import { DEFAULT_CONFIG } from "../core/config";
+
+export interface ToolAnnotations {
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+export interface ToolDef<S extends z.ZodType<Record<string, unknown>> = z.ZodType<Record<string, unknown>>> {
+  name: string;
+  title: string;
+  description: string;
+  inputSchema: S;
+  annotations: ToolAnnotations;
+  run: (env: Env, args: z.infer<S>) => Promise<Record<string, unknown>>;
+}
+
+export interface ToolResult {
+  [key: string]: unknown;
+  content: Array<{ type: "text"; text: string }>;
+  structuredContent: Record<string, unknown>;
+  isError?: true;
+}
+
+const DEFAULT_SWARM = "the swarm most recently initialized (the newest active swarm in the registry)";
+
+const SwarmRef = Id.optional().describe(`The swarm to act on. Default: ${DEFAULT_SWARM}.`);
+
+/** The swarm a tool acts on: the one named, else the newest active swarm (durable: the registry's). */
+async function swarmOf(env: Env, swarmId: string | undefined): Promise<string> {
+  return swarmId ?? swarms.latestSwarmId(env);
+}
+
+/**
+ * Shell hooks pass JSON as strings (`--message='{"type":"network_init"}'`, `"$(swarm_status)"`): a
+ * string that parses as JSON stands for that value; any other string is just a string.
+ */
+export function jsonArgument(v: unknown): unknown {
+  if (typeof v !== "string") return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function tool<S extends z.ZodType<Record<string, unknown>>>(def: ToolDef<S>): ToolDef {
+  return def as unknown as ToolDef;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const swarmInit = tool({
+  name: "swarm_init",
+  title: "Initialize a mesh swarm",
+  description:
+    "Create a peer-to-peer mesh swarm and start its agents (the seed's `swarm_init mesh --maxAgents=12 --strategy=distributed`). " +
+    "By default it starts as many agents as maxAgents (agent-1 … agent-n), so the swarm is usable at once; pass agents: 0 for an empty swarm and add agents with agent_spawn. " +
+    "Each agent keeps 3-5 peer connections, gossips, detects failures with quorum confirmation and holds a Raft-replicated memory store. " +
+    "The new swarm becomes the default of every other tool called without swarmId. Returns {swarmId, config, agents}.",
+  inputSchema: CreateSwarm.extend({
+    agents: CreateSwarm.shape.agents.describe(
+      "Agents to start now, named agent-1 … agent-n (0 to maxAgents). Default: maxAgents, i.e. a full swarm.",
+    ),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  run: async (env, a) => {
+    const maxAgents = a.maxAgents ?? DEFAULT_CONFIG.maxAgents;
+    return { ...(await swarms.createSwarm(env, { ...a, agents: a.agents ?? maxAgents })) };
+  },
+});
+
+const swarmStatus = tool({
+  name: "swarm_status",
+  title: "Swarm status",
+  description:
+    "Status of a swarm as one live agent sees it: mode (read-write, or read-only on the minority side of a partition), " +
+    "the replicated log's leader, connectivity (fraction of members that agent holds live), every agent with its status " +
+    `(alive, suspect, dead, left), incarnation and overlay peers, and the last health check. swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: z.strictObject({ swarmId: SwarmRef }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  run: async (env, a) => ({ ...(await swarms.swarmStatus(env, await swarmOf(env, a.swarmId))) }),
+});
+
+const agentSpawn = tool({
+  name: "agent_spawn",
+  title: "Spawn an agent",
+  description:
+    "Add an agent to a swarm: it joins through seed agents, receives the member list and keeps 3-5 peer connections. " +
+    "Returns {swarmId, agentId, peers, seeds}. Errors: swarm_full when maxAgents is reached, conflict when the id is taken. " +
+    `swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: SpawnAgent.extend({ swarmId: SwarmRef }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  run: async (env, { swarmId, ...body }) => {
+    const id = await swarmOf(env, swarmId);
+    return { swarmId: id, ...(await swarms.spawnAgent(env, id, body)) };
+  },
+});
+
+const MESSAGE_EXAMPLE = '{"type":"network_init","topology":"mesh"}';
+
+const daaCommunication = tool({
+  name: "daa_communication",
+  title: "Send a message",
+  description:
+    'Send a message into the mesh, to one agent or to "all". It is stored at its origin agent before this returns, then flooded over the overlay; ' +
+    "each recipient gets it exactly once, in order per sender (read it with agent_inbox). " +
+    "message is a JSON object, or a string holding one (as shell hooks pass it). Returns {swarmId, messageId, recipients, origin}. " +
+    `swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: PostMessage.extend({
+    swarmId: SwarmRef,
+    message: z
+      .union([z.record(z.string(), z.unknown()), z.string()])
+      .describe(`The message: a JSON object, or a string holding a JSON object, e.g. ${MESSAGE_EXAMPLE}.`),
+  }).superRefine((a, ctx) => {
+    const m = jsonArgument(a.message);
+    if (!isPlainObject(m)) {
+      ctx.addIssue({ code: "custom", path: ["message"], message: `must be a JSON object or a string holding one, e.g. ${MESSAGE_EXAMPLE}` });
+    } else if (depthExceeds(m, MAX_BODY_DEPTH - 1)) {
+      ctx.addIssue({ code: "custom", path: ["message"], message: `is nested more than ${MAX_BODY_DEPTH - 1} levels deep` });
+    }
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  run: async (env, { swarmId, from, to, message }) => {
+    const id = await swarmOf(env, swarmId);
+    const body = { from, to, message: jsonArgument(message) as Record<string, unknown> };
+    return { swarmId: id, ...(await messages.postMessage(env, id, body)) };
+  },
+});
+
+const daaFaultTolerance = tool({
+  name: "daa_fault_tolerance",
+  title: "Check an agent's failure status",
+  description:
+    "What the failure detector knows about one agent, from the agents that monitor it (its overlay peers): status, incarnation, " +
+    "suspicion and who confirmed it, each monitor's view, and the actions taken. With strategy failover_recovery every monitor probes it now " +
+    "(directly and through others), so a failure is confirmed or refuted at once; a dead agent is declared only by a quorum of its monitors. " +
+    `swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: FaultTolerance.extend({ swarmId: SwarmRef }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  run: async (env, { swarmId, ...body }) => {
+    const id = await swarmOf(env, swarmId);
+    return { swarmId: id, ...(await fault.faultTolerance(env, id, body)) };
+  },
+});
+
+const ACTIONS = ["store", "retrieve", "list", "delete"] as const;
+const ONLY: Record<string, ReadonlyArray<(typeof ACTIONS)[number]>> = {
+  value: ["store"],
+  ttl: ["store"],
+  prefix: ["list"],
+  limit: ["list"],
+  cursor: ["list"],
+  consistency: ["retrieve", "list"],
+};
+
+const memoryUsage = tool({
+  name: "memory_usage",
+  title: "Swarm memory",
+  description:
+    "The swarm's shared memory: a namespaced key-value store replicated by its Raft log (a write returns once a majority holds it; " +
+    "reads are linearizable unless consistency is stale). action store {key, value, ttl?}, retrieve {key}, list {prefix?, limit?, cursor?}, delete {key}; " +
+    'namespace defaults to "default". value is any JSON; a string holding JSON (such as swarm_status output) is stored as that JSON, any other string as a string. ' +
+    "Errors: not_found for a missing key; no_quorum or read_only (503) during an election or on the minority side of a partition (retry later). " +
+    `swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: z
+    .strictObject({
+      action: z.enum(ACTIONS).describe("store, retrieve, list or delete."),
+      key: z
+        .string()
+        .regex(KEY_PATTERN, "must match ^[a-z0-9][a-z0-9_:.-]{0,255}$ (lowercase letters, digits, _ - : .)")
+        .optional()
+        .describe("The key (store, retrieve, delete), e.g. mesh:network:task-1 — lowercase letters, digits and _ - : . up to 256 chars."),
+      value: z
+        .unknown()
+        .optional()
+        .describe("store only: the value, any JSON. A string holding JSON is stored as that JSON; any other string as a string."),
+      namespace: Id.optional().describe('Namespace of the key, e.g. "mesh" (default "default").'),
+      ttl: z.int().min(1).max(MAX_TTL_SECONDS).optional().describe("store only: expire the key after this many seconds (1 to 31536000)."),
+      prefix: z.string().max(256).optional().describe("list only: only keys starting with this."),
+      limit: z.int().min(1).max(1000).optional().describe("list only: keys per page, 1-1000 (default 100)."),
+      cursor: z.string().max(256).optional().describe("list only: the next value of the previous page."),
+      consistency: z
+        .enum(["linearizable", "stale"])
+        .optional()
+        .describe("retrieve and list: linearizable (default; through the leader) or stale (the entry agent's own copy, faster, may lag)."),
+      swarmId: SwarmRef,
+    })
+    .superRefine((a, ctx) => {
+      if (a.action !== "list" && a.key === undefined) {
+        ctx.addIssue({ code: "custom", path: ["key"], message: `is required for action ${a.action}` });
+      }
+      if (a.action === "store" && a.value === undefined) {
+        ctx.addIssue({ code: "custom", path: ["value"], message: "is required for action store (any JSON value)" });
+      }
+      for (const [arg, actions] of Object.entries(ONLY)) {
+        if ((a as Record<string, unknown>)[arg] !== undefined && !actions.includes(a.action)) {
+          ctx.addIssue({ code: "custom", path: [arg], message: `applies only to action ${actions.join(" and ")}, not ${a.action}` });
+        }
+      }
+      if (a.action === "store" && a.value !== undefined && depthExceeds(jsonArgument(a.value), MAX_BODY_DEPTH - 1)) {
+        ctx.addIssue({ code: "custom", path: ["value"], message: `is nested more than ${MAX_BODY_DEPTH - 1} levels deep` });
+      }
+    }),
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  run: async (env, a) => {
+    const swarmId = await swarmOf(env, a.swarmId);
+    const namespace = a.namespace ?? "default";
+    const at = { swarmId, namespace, key: a.key ?? "" };
+    switch (a.action) {
+      case "store":
+        return { action: a.action, swarmId, ...(await memory.putMemory(env, at, { value: jsonArgument(a.value), ttlSeconds: a.ttl })) };
+      case "retrieve":
+        return { action: a.action, swarmId, namespace, key: at.key, ...(await memory.getMemory(env, at, a.consistency)) };
+      case "delete":
+        return { action: a.action, swarmId, ...(await memory.deleteMemory(env, at)) };
+      case "list": {
+        const page = { prefix: a.prefix ?? "", limit: a.limit ?? 100, cursor: a.cursor ?? null, consistency: a.consistency };
+        return { action: a.action, swarmId, namespace, ...(await memory.listMemory(env, swarmId, namespace, page)) };
+      }
+    }
+  },
+});
+
+const topologyOptimize = tool({
+  name: "topology_optimize",
+  title: "Measure and repair the overlay",
+  description:
+    "Measure the peer graph the agents actually keep (degree, redundant paths, bridges, articulation points, diameter, edges only one side lists), " +
+    "repair it by merging every agent's membership and pushing it to all (so every agent recomputes the same overlay), and measure again. " +
+    `Returns {swarmId, before, after, actions}. swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: z.strictObject({ swarmId: SwarmRef }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  run: async (env, a) => ({ ...(await swarms.optimizeTopology(env, await swarmOf(env, a.swarmId))) }),
+});
+
+const agentInbox = tool({
+  name: "agent_inbox",
+  title: "Read an agent's inbox",
+  description:
+    "Read the messages delivered to an agent — for an AI worker acting as that mesh agent. Returns {swarmId, agentId, messages: " +
+    "[{messageId, from, message, sentAt, receivedAt}], next}; pass next as after to read on (reading removes nothing). " +
+    `swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: z.strictObject({
+    agentId: Id.describe("The agent whose inbox to read (a member of the swarm)."),
+    after: z
+      .union([z.string().regex(/^\d{1,15}$/, "must be a cursor returned as next"), z.int().min(0).max(999_999_999_999_999)])
+      .optional()
+      .describe("Cursor: the next of the previous page (default: from the start)."),
+    limit: z.int().min(1).max(1000).optional().describe("Messages per page, 1-1000 (default 100)."),
+    swarmId: SwarmRef,
+  }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  run: async (env, a) => {
+    const swarmId = await swarmOf(env, a.swarmId);
+    const page = { after: a.after === undefined ? 0 : Number(a.after), limit: a.limit ?? 100 };
+    return { swarmId, agentId: a.agentId, ...(await messages.readInbox(env, swarmId, a.agentId, page)) };
+  },
+});
+
+/** Every tool, in the order `tools/list` shows them. */
+export const TOOLS: ToolDef[] = [
+  swarmInit, swarmStatus, agentSpawn, daaCommunication, daaFaultTolerance, memoryUsage, topologyOptimize, agentInbox,
+];
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+/** Structured data plus a text rendering (JSON, so `"$(swarm_status)"` can be stored as it is). */
+export function okResult(data: Record<string, unknown>): ToolResult {
+  return { content: [{ type: "text", text: JSON.stringify(data, null, 2) }], structuredContent: data };
+}
+
+/** A contract error as a tool error: `{error: {code, message, details?}, status, argument?}`. */
+export function errorResult(err: unknown, args: Record<string, unknown>): ToolResult {
+  let e: ApiError;
+  if (err instanceof ApiError) e = err;
+  else {
+    // Anything else is our bug: log it, never leak a stack trace.
+    console.error("MCP tool failed:", err);
+    e = new ApiError(500, "internal_error", "Something went wrong inside the mesh; it has been logged.");
+  }
+  const argument = argumentOf(e, args);
+  const error: Record<string, unknown> = { code: e.code, message: e.message };
+  if (e.details !== undefined) error.details = e.details;
+  const where = argument ? ` (argument ${argument})` : "";
+  return {
+    isError: true,
+    content: [{ type: "text", text: `${e.code}${where}: ${e.message}` }],
+    structuredContent: { error, status: e.status, ...(argument ? { argument } : {}) },
+  };
+}
+
+const FIELD = /^(body|path|query)\.(.+)$/;
+const ID_CHAR = "a-z0-9_:.-";
+
+/**
+ * Which argument an error is about: the field the service named (`body.agents` → `agents`), the
+ * swarm for a missing or taken swarm, else the argument whose value the message names (the unknown
+ * agent in "Agent ghost is not a member of swarm s.").
+ */
+function argumentOf(e: ApiError, args: Record<string, unknown>): string | undefined {
+  const d = e.details as { field?: unknown; issues?: Array<{ field?: unknown }> } | undefined;
+  const field = d?.field ?? d?.issues?.[0]?.field;
+  if (typeof field === "string") {
+    const m = FIELD.exec(field);
+    if (m) return m[2];
+    if (!/^(body|path|query|header)\b/.test(field)) return field;
+  }
+  if (e.code !== "not_found" && e.code !== "conflict" && e.code !== "agent_unavailable") return undefined;
+  if (e.code !== "agent_unavailable" && /^Swarm /.test(e.message)) return "swarmId";
+  for (const [k, v] of Object.entries(args)) {
+    if (typeof v !== "string" || v.length === 0) continue;
+    const escaped = v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    // Bounded by non-id characters; a full stop ends the sentence, not the id.
+    if (new RegExp(`(^|[^${ID_CHAR}])${escaped}($|[^${ID_CHAR}]|\\.(\\s|$))`).test(e.message)) return k;
+  }
+  return undefined;
+}
