@@ -8,6 +8,7 @@ import { Messages } from "./messages/log";
 import { Partition } from "./partition/module";
 import type { Context } from "./protocol";
 import { ReplicatedLog } from "./raft/module";
+import { Tasks } from "./tasks/module";
 
 export function buildModules(ctx: (mod: string) => Context) {
   return {
@@ -16,6 +17,7 @@ export function buildModules(ctx: (mod: string) => Context) {
     messages: new Messages(ctx("messages")),
     partition: new Partition(ctx("partition")),
     health: new Health(ctx("health")),
+    tasks: new Tasks(ctx("tasks")),
   };
 }
 

@@ -191,6 +191,8 @@ export interface InitOptions {
   seeds?: string[];
   caps?: string[];
   slots?: number;
+  /** Declared resource availability in [0, 1] (task auctions' bids). */
+  resources?: number;
 }
 
 export interface Module {

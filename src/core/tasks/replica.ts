@@ -400,6 +400,20 @@ export class TaskReplica {
     return this.workload(now).load;
   }
 
+  /**
+   * Nothing for the timer to do: no unacknowledged write, campaign, request, claim, auction, lease or
+   * queued work here (so the integrator need not wake the agent; rebalancing has nothing to move).
+   */
+  idle(): boolean {
+    if (this.active.size > 0 || this.pending.size > 0 || this.claims.size > 0 || this.auctions.nextDeadline() !== null) return false;
+    if (this.mine.size > 0 || this.remote.size > 0 || this.myLeases.size > 0) return false;
+    for (const l of this.tasks.values()) {
+      const st = l.row.record?.state;
+      if (l.role === "primary" && st && (st.status === "queued" || st.status === "running")) return false;
+    }
+    return true;
+  }
+
   /** The earliest time this core wants a tick, or null. */
   nextDeadline(now: number): number | null {
     let d: number | null = null;
