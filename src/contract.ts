@@ -5,6 +5,7 @@
 import type { SwarmConfig } from "./core/config";
 import type { Member, MemberStatus } from "./core/membership/member";
 import type { RaftStatus } from "./core/raft/module";
+import type { TaskReply, TaskSpec, TaskView } from "./core/tasks/replica";
 
 /** Durable Object name of an agent. Ids cannot contain "/", so the pair is unambiguous. */
 export function agentObjectName(swarm: string, agent: string): string {
@@ -30,6 +31,8 @@ export interface InitParams {
   config: SwarmConfig;
   caps?: string[];
   slots?: number;
+  /** Declared resource availability in [0, 1] (task auctions' bids). */
+  resources?: number;
   roster?: string[];
   seeds?: string[];
 }
@@ -139,3 +142,35 @@ export type MemoryReadReply =
 export type MemoryListReply = { ok: true; keys: string[]; next: string | null; stale: boolean } | Unavailable;
 
 export type { Member };
+
+// ---- tasks (`task_orchestrate`) --------------------------------------------------------------------
+
+export type { TaskReply, TaskSpec, TaskView };
+
+/** A task request entering the mesh at an agent (src/agent/tasks.ts). */
+export type TaskCommand =
+  | { op: "submit"; spec: TaskSpec }
+  /** This agent's worker asks for work (lease of `leaseMs`). */
+  | { op: "claim"; leaseMs?: number }
+  | { op: "complete"; taskId: string; agentId: string; result: unknown }
+  | { op: "fail"; taskId: string; agentId: string; error: string }
+  /** The newest copy among the task's holders. */
+  | { op: "status"; taskId: string }
+  /** This agent's own copy (asked by the agent answering `status`). */
+  | { op: "copy"; taskId: string }
+  /** Tasks this agent leads (primary of). */
+  | { op: "list"; limit: number; status?: string };
+
+export interface TaskCopy {
+  view: TaskView;
+  ballot: { n: number; by: string };
+  version: number;
+  primary: boolean;
+}
+
+export type TaskAnswer =
+  | TaskReply
+  | { op: "status"; ok: true; task: TaskView | null }
+  | { op: "copy"; ok: true; copy: TaskCopy | null }
+  | { op: "list"; ok: true; tasks: TaskView[]; workload: { queued: number; running: number; slots: number; load: number }; counters: Record<string, number> }
+  | { op: string; ok: false; code: "read_only" | "no_quorum" | "agent_unavailable"; message: string };

@@ -6,7 +6,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type {
   AgentBrief, AgentStats, AgentView, ChaosCommand, ChaosState, DetectorView, HealthReport, InboxPage, InitParams, Member, MemoryListReply,
-  MemoryOp, MemoryReadReply, MemoryReply, Refusal,
+  MemoryOp, MemoryReadReply, MemoryReply, Refusal, TaskAnswer, TaskCommand,
 } from "../contract";
 import type { AgentId } from "../core/ids";
 import type { Modules } from "../core/modules";
@@ -16,6 +16,7 @@ import { describeReach } from "../core/partition/module";
 import { Rng } from "../core/rng";
 import type { Env } from "../env";
 import { listMemory, readMemory, writeMemory } from "./replicated";
+import { runTask } from "./tasks";
 import { cut as cutLink, NO_CHAOS, Shell, TIMEOUT } from "./shell";
 import { RowStore } from "./store";
 
@@ -49,7 +50,7 @@ export class MeshAgent extends DurableObject<Env> {
       return { created: false, view: this.viewSync() };
     }
     const { node, effects } = Node.create({
-      swarm: p.swarm, self: p.self as AgentId, config: p.config, caps: p.caps, slots: p.slots, roster: p.roster, seeds: p.seeds,
+      swarm: p.swarm, self: p.self as AgentId, config: p.config, caps: p.caps, slots: p.slots, resources: p.resources, roster: p.roster, seeds: p.seeds,
       now: Date.now(), rng: s.rng.fork(),
     });
     s.node = node;
@@ -202,6 +203,11 @@ export class MeshAgent extends DurableObject<Env> {
     return this.refusal() ?? listMemory(this.shell, ns, prefix, limit, cursor, stale, hops);
   }
 
+  /** A task request entering the mesh here (src/agent/tasks.ts). */
+  async task(cmd: TaskCommand): Promise<TaskAnswer | Refusal> {
+    return this.refusal() ?? (this.shell.node!.meta.state !== "active" ? { refused: "agent_unavailable" } : runTask(this.shell, cmd));
+  }
+
   /** The full membership records (for topology repair's anti-entropy). */
   async membershipRecords(): Promise<Member[] | Refusal> {
     return this.refusal() ?? this.shell.node!.mods.membership.all();
@@ -263,7 +269,7 @@ export class MeshAgent extends DurableObject<Env> {
     const node = s.node!;
     return {
       ...(node.view() as Omit<AgentView, "queue" | "config" | "chaos" | "stats">),
-      queue: 0,
+      queue: node.mods.tasks.workload().queued,
       config: node.meta.config,
       chaos: s.chaos,
       stats: this.stats(),

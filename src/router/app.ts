@@ -12,6 +12,7 @@ import { getInbox, postMessage } from "./messages";
 import { faultTolerance } from "./fault";
 import { deleteMemory, getMemory, listMemory, putMemory } from "./memory";
 import { guardMcp, serveMcp } from "./mcp";
+import { claimTask, completeTask, failTask, getTask, listTasks, submitTask } from "./tasks";
 import { VERSION } from "./version";
 
 export { VERSION };
@@ -31,6 +32,11 @@ const ROUTES: Array<[string, Partial<Record<"GET" | "POST" | "PUT" | "DELETE", H
   ["/v1/swarms/:swarmId/memory/:namespace", { GET: listMemory }],
   ["/v1/swarms/:swarmId/memory/:namespace/:key", { GET: getMemory, PUT: putMemory, DELETE: deleteMemory }],
   ["/v1/swarms/:swarmId/agents/:agentId/inbox", { GET: getInbox }],
+  ["/v1/swarms/:swarmId/tasks", { GET: listTasks, POST: submitTask }],
+  ["/v1/swarms/:swarmId/tasks/:taskId", { GET: getTask }],
+  ["/v1/swarms/:swarmId/tasks/:taskId/complete", { POST: completeTask }],
+  ["/v1/swarms/:swarmId/tasks/:taskId/fail", { POST: failTask }],
+  ["/v1/swarms/:swarmId/agents/:agentId/tasks/claim", { POST: claimTask }],
 ];
 
 async function authenticate(req: IRequest, env: Env): Promise<void> {

@@ -14,6 +14,7 @@ export type ErrorCode =
   | "no_quorum"
   | "not_configured"
   | "agent_unavailable"
+  | "no_capable_agent"
   | "internal_error";
 
 export class ApiError extends Error {

@@ -46,7 +46,13 @@ export const CreateSwarm = z.strictObject({
 export const SpawnAgent = z.strictObject({
   agentId: Id.optional().describe('Id for the new agent (lowercase letters, digits, - and _; "all" is reserved). Generated (agent-…) when omitted.'),
   capabilities: z.array(z.string().min(1).max(64)).max(64).optional().describe('What the agent can do, e.g. ["code", "review"] (up to 64 strings).'),
-  capacity: z.strictObject({ slots: z.int().min(1).max(1000).describe("Concurrent tasks, 1-1000.") }).optional().describe("How much work the agent takes at once."),
+  capacity: z
+    .strictObject({
+      slots: z.int().min(1).max(1000).describe("Concurrent tasks, 1-1000."),
+      resources: z.number().min(0).max(1).optional().describe("Declared resource availability in [0, 1] (default 1); 10 % of a task auction bid's score."),
+    })
+    .optional()
+    .describe("How much work the agent takes at once."),
   seeds: z.array(Id).min(1).max(16).optional().describe("Members to join through (1-16 agent ids of this swarm; default: up to 3 live members at random)."),
 });
 
@@ -98,6 +104,41 @@ export const ListQuery = z.strictObject({
   cursor: z.string().max(256).optional(),
   consistency: z.enum(["linearizable", "stale"]).optional(),
 });
+
+// ---- tasks (`task_orchestrate`) ----
+export const TASK_STRATEGIES = ["dht", "auction", "capability"] as const;
+export const TASK_STATUSES = ["queued", "running", "done", "failed"] as const;
+export const Capability = z.string().min(1).max(64);
+
+export const SubmitTask = z.strictObject({
+  taskId: Id.optional().describe("Id of the task (generated task-… when omitted). Submitting the same id and payload again is idempotent."),
+  payload: z.record(z.string(), z.unknown()).describe("What the worker needs to run the task: any JSON object."),
+  requiredCapabilities: z.array(Capability).max(64).optional().describe("Capabilities the executing agent must match above 0.7 (default none)."),
+  strategy: z.enum(TASK_STRATEGIES).optional().describe("dht (default: the task id's home agent runs it), auction (Contract Net among capable agents) or capability (best capability match, less loaded of two)."),
+  replication: z.int().min(1).max(7).optional().describe("Holders of the task's record (default 3)."),
+  maxAttempts: z.int().min(1).max(20).optional().describe("Attempts before the task ends failed (default 3)."),
+});
+
+export const ClaimTask = z.strictObject({
+  leaseMs: z.int().min(100).max(3_600_000).optional().describe("Lease (visibility timeout), 100 ms to 1 h (default 30000): unfinished by then, the task goes to another agent."),
+});
+
+export const CompleteTask = z.strictObject({
+  agentId: Id.describe("The agent whose worker ran the task (it must have claimed it)."),
+  result: z.json().optional().describe("The task's result, any JSON (default null). Only the first completion is recorded."),
+});
+
+export const FailTask = z.strictObject({
+  agentId: Id.describe("The agent whose worker ran the task (it must hold the lease)."),
+  error: z.string().min(1).max(4096).describe("Why it failed, one sentence."),
+});
+
+export const ListTasksQuery = z.strictObject({
+  status: z.enum(TASK_STATUSES).optional(),
+  limit: z.string().regex(/^\d{1,4}$/, "must be an integer 1..1000").optional(),
+});
+
+export type SubmitTaskBody = z.infer<typeof SubmitTask>;
 
 export const DeleteSwarmQuery = z.strictObject({ purge: z.enum(["true", "false"]).optional() });
 export const EmptyQuery = z.strictObject({});

@@ -198,7 +198,7 @@ export async function spawnAgent(env: Env, swarmId: string, body: SpawnAgentBody
   const seeds = body.seeds ?? shuffled(rec.agents).slice(0, 3);
   try {
     const { view } = await agentStub(env, swarmId, agentId).init({
-      swarm: swarmId, self: agentId, config: rec.config, caps: body.capabilities, slots: body.capacity?.slots, seeds,
+      swarm: swarmId, self: agentId, config: rec.config, caps: body.capabilities, slots: body.capacity?.slots, resources: body.capacity?.resources, seeds,
     });
     return { agentId, peers: view.peers, seeds };
   } catch (err) {
