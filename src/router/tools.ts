@@ -7,11 +7,13 @@ import { z } from "zod";
 import type { Env } from "../env";
 import { MAX_BODY_DEPTH, depthExceeds } from "./body";
 import { ApiError } from "./errors";
-import { CreateSwarm, FaultTolerance, Id, KEY_PATTERN, MAX_TTL_SECONDS, PostMessage, SpawnAgent } from "./schemas";
+import { Capability, ClaimTask, CompleteTask, CreateSwarm, FailTask, FaultTolerance, Id, KEY_PATTERN, MAX_TTL_SECONDS, PostMessage, SpawnAgent, SubmitTask, TASK_STATUSES } from "./schemas";
 import * as fault from "./services/fault";
 import * as memory from "./services/memory";
 import * as messages from "./services/messages";
 import * as swarms from "./services/swarms";
+import * as tasks from "./services/tasks";
+import { randomId } from "./mesh";
 import { DEFAULT_CONFIG } from "../core/config";
 
 export interface ToolAnnotations {
@@ -275,9 +277,119 @@ const agentInbox = tool({
   },
 });
 
+// ---- tasks ----------------------------------------------------------------------------------
+
+/** The seed family's orchestration strategies, mapped onto the mesh's placement strategies. */
+const SEED_STRATEGIES: Record<string, "dht" | "auction" | "capability"> = { parallel: "dht", sequential: "dht", adaptive: "auction" };
+
+const taskOrchestrate = tool({
+  name: "task_orchestrate",
+  title: "Submit a task to the mesh",
+  description:
+    "Submit work to the swarm (the seed's `task_orchestrate`). The task is placed by hashing its id onto the live agents (replicated on 3 holders) and " +
+    "run by the worker behind the agent it is assigned to (an AI agent calling task_claim, or scripts/worker.mjs); it is never lost while fewer than 3 holders fail, " +
+    "and its completion is recorded exactly once. strategy: dht (default; parallel and sequential mean the same here), auction (Contract Net among capable agents, " +
+    "bids scored capability 0.4, load 0.3, past performance 0.2, resources 0.1; adaptive means auction) or capability (best match above 0.7, less loaded of two). " +
+    "maxAgents > 1 splits the task into that many parts (<taskId>-1 … -n), each placed on its own. priority is recorded in the payload (it does not reorder queues). " +
+    "Errors: no_capable_agent (422) naming the missing capabilities when no live agent matches requiredCapabilities above 0.7. " +
+    `Returns {swarmId, taskId, strategy, priority, tasks: [{taskId, assignedTo, replicas}]}. swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: z.strictObject({
+    task: z.union([z.string().min(1).max(16_384), z.record(z.string(), z.unknown())]).describe("What to do: a description, or a JSON object (the payload the worker gets)."),
+    strategy: z.enum(["dht", "auction", "capability", "parallel", "sequential", "adaptive"]).optional().describe("Placement (default dht)."),
+    priority: z.enum(["low", "medium", "high", "critical"]).optional().describe("Recorded with the task (default medium)."),
+    maxAgents: z.int().min(1).max(100).optional().describe("Split into this many parts, each run by the agent it is placed on (default 1)."),
+    requiredCapabilities: z.array(Capability).max(64).optional().describe("Capabilities the executing agent must match above 0.7."),
+    taskId: Id.optional().describe("Id of the task (generated when omitted); submitting the same id and task again is idempotent."),
+    swarmId: SwarmRef,
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  run: async (env, a) => {
+    const swarmId = await swarmOf(env, a.swarmId);
+    const strategy = SEED_STRATEGIES[a.strategy ?? ""] ?? (a.strategy as "dht" | "auction" | "capability" | undefined) ?? "dht";
+    const priority = a.priority ?? "medium";
+    const parts = a.maxAgents ?? 1;
+    const taskId = a.taskId ?? randomId("task-");
+    const task = jsonArgument(a.task);
+    const out = [];
+    for (let i = 1; i <= parts; i++) {
+      const id = parts === 1 ? taskId : `${taskId}-${i}`.slice(0, 63);
+      const payload = { task, priority, ...(parts > 1 ? { part: i, of: parts } : {}) };
+      const body = SubmitTask.parse({ taskId: id, payload, strategy, ...(a.requiredCapabilities ? { requiredCapabilities: a.requiredCapabilities } : {}) });
+      const r = await tasks.submitTask(env, swarmId, body);
+      out.push({ taskId: r.taskId, assignedTo: r.assignedTo, replicas: r.replicas });
+    }
+    return { swarmId, taskId, strategy, priority, tasks: out };
+  },
+});
+
+const taskClaim = tool({
+  name: "task_claim",
+  title: "Claim a task (worker)",
+  description:
+    "For the worker behind an agent: lease the next task queued for that agent (or, with nothing queued, one stolen from the busiest peer that has not started). " +
+    "Finish it with task_complete or task_fail before the lease runs out, or it goes to another agent. Returns {swarmId, agentId, task} (task null when there is nothing to do). " +
+    `swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: ClaimTask.extend({ agentId: Id.describe("The agent whose worker you are."), swarmId: SwarmRef }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  run: async (env, a) => {
+    const swarmId = await swarmOf(env, a.swarmId);
+    return { swarmId, agentId: a.agentId, task: await tasks.claimTask(env, swarmId, a.agentId, a.leaseMs) };
+  },
+});
+
+const taskComplete = tool({
+  name: "task_complete",
+  title: "Complete a task (worker)",
+  description:
+    "Record a claimed task's result. Only the first completion is recorded; a duplicate or late one is answered with the recorded result (duplicate: true). " +
+    `Returns {swarmId, taskId, status, result, doneBy, duplicate}. swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: CompleteTask.extend({ taskId: Id.describe("The task."), swarmId: SwarmRef }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  run: async (env, { swarmId, taskId, ...body }) => {
+    const id = await swarmOf(env, swarmId);
+    return { swarmId: id, ...(await tasks.completeTask(env, id, taskId, { ...body, result: jsonArgument(body.result) })) };
+  },
+});
+
+const taskFail = tool({
+  name: "task_fail",
+  title: "Fail a task attempt (worker)",
+  description:
+    "Report that a claimed task failed. It is queued again for another attempt, or, after its last attempt (default 3), ends failed with this error as the reason. " +
+    `Returns {swarmId, taskId, status, attempts}. swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: FailTask.extend({ taskId: Id.describe("The task."), swarmId: SwarmRef }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  run: async (env, { swarmId, taskId, ...body }) => {
+    const id = await swarmOf(env, swarmId);
+    return { swarmId: id, ...(await tasks.failTask(env, id, taskId, body)) };
+  },
+});
+
+const taskStatus = tool({
+  name: "task_status",
+  title: "Task status",
+  description:
+    "One task's status (queued, running, done, failed), the agent it is assigned to, attempts, result or error, and its replicas; " +
+    "without taskId, the swarm's tasks (optionally of one status) and each agent's queue. " +
+    `swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: z.strictObject({
+    taskId: Id.optional().describe("The task (omit to list)."),
+    status: z.enum(TASK_STATUSES).optional().describe("List only: tasks of this status."),
+    limit: z.int().min(1).max(1000).optional().describe("List only: at most this many (default 100)."),
+    swarmId: SwarmRef,
+  }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  run: async (env, a) => {
+    const swarmId = await swarmOf(env, a.swarmId);
+    if (a.taskId) return { swarmId, ...(await tasks.getTask(env, swarmId, a.taskId)) };
+    return { swarmId, ...(await tasks.listTasks(env, swarmId, { status: a.status, limit: a.limit ?? 100 })) };
+  },
+});
+
 /** Every tool, in the order `tools/list` shows them. */
 export const TOOLS: ToolDef[] = [
   swarmInit, swarmStatus, agentSpawn, daaCommunication, daaFaultTolerance, memoryUsage, topologyOptimize, agentInbox,
+  taskOrchestrate, taskClaim, taskComplete, taskFail, taskStatus,
 ];
 
 // ---------------------------------------------------------------------------------------------
