@@ -19,6 +19,7 @@ const binding = (exports as unknown as { default: { fetch: (r: Request) => Promi
 const MCP_URL = "http://mesh.test/mcp";
 const TOOL_NAMES = [
   "swarm_init", "swarm_status", "agent_spawn", "daa_communication", "daa_fault_tolerance", "memory_usage", "topology_optimize", "agent_inbox",
+  "task_orchestrate", "task_claim", "task_complete", "task_fail", "task_status",
 ];
 
 type Era = "legacy" | "modern";
@@ -184,6 +185,32 @@ describe.each<[Era]>([["legacy"], ["modern"]])("MCP over Streamable HTTP (%s era
     const keys = ok(await call(client, "memory_usage", { action: "list", namespace: "mesh" }), "list");
     expect(keys.keys).toEqual([`mesh:metrics:${task}`, `mesh:network:${task}`]);
 
+    // task_orchestrate (the seed's arguments): three parts placed on the ring; the worker behind each
+    // assigned agent claims and completes its part (task_claim, task_complete); task_status agrees with HTTP.
+    const orch = ok(await call(client, "task_orchestrate", { task: "Analyze the mesh", strategy: "parallel", priority: "high", maxAgents: 3 }), "task_orchestrate");
+    expect(orch).toMatchObject({ swarmId, strategy: "dht", priority: "high" });
+    expect(orch.tasks).toHaveLength(3);
+    for (const part of orch.tasks) {
+      expect(part.replicas).toHaveLength(3);
+      const viaHttp = await http("GET", `/v1/swarms/${swarmId}/tasks/${part.taskId}`);
+      expect(viaHttp).toMatchObject({ taskId: part.taskId, status: "queued", assignedTo: part.assignedTo });
+      expect(viaHttp.payload).toMatchObject({ task: "Analyze the mesh", priority: "high", of: 3 });
+      let claimed: any = null;
+      await waitFor(async () => {
+        const c = ok(await call(client, "task_claim", { agentId: part.assignedTo, leaseMs: 30_000 }), "task_claim");
+        if (c.task && c.task.taskId !== part.taskId) throw new Error(`claimed another task: ${c.task.taskId}`);
+        return (claimed = c.task);
+      }, 30_000, 100);
+      expect(claimed).toMatchObject({ taskId: part.taskId, status: "running", attempts: 1 });
+      const done1 = ok(await call(client, "task_complete", { taskId: part.taskId, agentId: part.assignedTo, result: '{"ok":true}' }), "task_complete");
+      expect(done1).toMatchObject({ swarmId, taskId: part.taskId, status: "done", result: { ok: true }, doneBy: part.assignedTo, duplicate: false });
+      const done2 = ok(await call(client, "task_complete", { taskId: part.taskId, agentId: part.assignedTo, result: { ok: false } }), "task_complete again");
+      expect(done2).toMatchObject({ result: { ok: true }, duplicate: true });
+      const st = ok(await call(client, "task_status", { taskId: part.taskId }), "task_status");
+      expect(st).toEqual({ swarmId, ...(await http("GET", `/v1/swarms/${swarmId}/tasks/${part.taskId}`)) });
+      expect(st.status).toBe("done");
+    }
+
     // The other tools of today, on the same swarm, each against its endpoint.
     // The swarm holds maxAgents agents: one more is a tool error (swarm_full), and nothing changes.
     const full = await call(client, "agent_spawn", { agentId: "extra-1", capabilities: ["code"] });
@@ -335,6 +362,28 @@ function badCalls(): Array<[string, Record<string, unknown>, string | null, stri
     ["topology_optimize", { swarmId: "ghost" }, "swarmId", "not_found"],
     ["topology_optimize", { swarmId: "-bad" }, "swarmId"],
     ["topology_optimize", { repair: false }, "repair"],
+    // task_orchestrate, task_claim, task_complete, task_fail, task_status
+    ["task_orchestrate", {}, "task"],
+    ["task_orchestrate", { task: "x", strategy: "fastest" }, "strategy"],
+    ["task_orchestrate", { task: "x", priority: "urgent" }, "priority"],
+    ["task_orchestrate", { task: "x", maxAgents: 0 }, "maxAgents"],
+    ["task_orchestrate", { task: "x", requiredCapabilities: [""] }, "requiredCapabilities.0"],
+    ["task_orchestrate", { task: "x", requiredCapabilities: ["quantum"] }, null, "no_capable_agent"],
+    ["task_orchestrate", { task: "x", taskId: "Bad Id" }, "taskId"],
+    ["task_orchestrate", { swarmId: "ghost", task: "x" }, "swarmId", "not_found"],
+    ["task_claim", {}, "agentId"],
+    ["task_claim", { agentId: "ghost" }, "agentId", "not_found"],
+    ["task_claim", { agentId: "agent-1", leaseMs: 5 }, "leaseMs"],
+    ["task_complete", { agentId: "agent-1" }, "taskId"],
+    ["task_complete", { taskId: "missing", agentId: "agent-1" }, "taskId", "not_found"],
+    ["task_complete", { taskId: "missing", agentId: "ghost" }, "agentId", "not_found"],
+    ["task_fail", { taskId: "missing", agentId: "agent-1" }, "error"],
+    ["task_fail", { taskId: "missing", agentId: "agent-1", error: "" }, "error"],
+    ["task_fail", { taskId: "missing", agentId: "agent-1", error: "boom" }, "taskId", "not_found"],
+    ["task_status", { taskId: "missing" }, "taskId", "not_found"],
+    ["task_status", { taskId: "Bad" }, "taskId"],
+    ["task_status", { limit: 0 }, "limit"],
+    ["task_status", { status: "lost" }, "status"],
     // agent_inbox
     ["agent_inbox", {}, "agentId"],
     ["agent_inbox", { agentId: "ghost" }, "agentId", "not_found"],

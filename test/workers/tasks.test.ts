@@ -80,6 +80,12 @@ describe("tasks: 200 tasks on 12 agents, workers over HTTP, 2 holders crash midw
     expect(victims).toHaveLength(2);
     const stolenBefore = claims.filter((c) => c.by !== c.home).length;
     const stealsBefore = (await api("GET", `/v1/swarms/${S}/tasks?limit=1`)).body.agents;
+    // Each victim's worker takes one task and crashes with it: the lease is handed to another agent.
+    const orphaned: string[] = [];
+    for (const v of victims) {
+      const c = await api("POST", `/v1/swarms/${S}/agents/${v}/tasks/claim`, { leaseMs: 3000 });
+      if (c.status === 200) orphaned.push(c.body.task.taskId);
+    }
     for (const v of victims) crashed.add(v);
     expect((await api("POST", `/v1/swarms/${S}/chaos`, { action: "crash", agents: victims })).status).toBe(200);
     phase = 2;
@@ -109,6 +115,12 @@ describe("tasks: 200 tasks on 12 agents, workers over HTTP, 2 holders crash midw
       expect(st.result, t).toEqual({ by: answers[0].doneBy });
     }
     expect(recordedTwice).toBe(0);
+    // The tasks whose worker crashed mid-run were run again elsewhere and recorded once.
+    expect(orphaned.length).toBeGreaterThan(0);
+    for (const t of orphaned) {
+      expect(statuses.get(t).attempts, t).toBeGreaterThanOrEqual(2);
+      expect(victims).not.toContain(statuses.get(t).result.by);
+    }
     // Tasks whose home crashed were taken over (a new primary) and still completed.
     const homedOnVictims = taskIds.filter((t) => victims.includes(home.get(t)!));
     expect(homedOnVictims.length).toBeGreaterThan(0);
@@ -120,7 +132,7 @@ describe("tasks: 200 tasks on 12 agents, workers over HTTP, 2 holders crash midw
     const final = (await api("GET", `/v1/swarms/${S}/tasks?limit=1`)).body.agents as Record<string, { steals: number }>;
     const stealsTotal = Object.values(final).reduce((a, s) => a + s.steals, 0);
     console.log(JSON.stringify({
-      victims, homedOnVictims: homedOnVictims.length, stolenBeforeCrash: stolenBefore, stealsBeforeCrash: steals, stealsTotal,
+      victims, orphaned, homedOnVictims: homedOnVictims.length, stolenBeforeCrash: stolenBefore, stealsBeforeCrash: steals, stealsTotal,
       claims: claims.length, completes: Array.from(completions.values()).reduce((a, l) => a + l.length, 0),
     }));
     expect(stolenBefore).toBeGreaterThan(0);

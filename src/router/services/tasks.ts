@@ -48,7 +48,7 @@ function taskError(a: Extract<TaskAnswer, { ok: false }>): ApiError {
       });
     }
     case "not_found":
-      return notFound(`Task not found: ${"message" in a ? a.message : ""}`.trim());
+      return notFound(`No holder of the task has it (${"message" in a ? a.message : "not found"}).`);
     case "conflict":
     case "not_claimant":
     case "task_failed":
