@@ -9,7 +9,9 @@
 //  - replies: a request that entered here (submit, claim, complete, fail) is answered on
 //    `tasks/r:<rid>` (the shell waits on it);
 //  - membership: the live members (alive or suspect: SWIM buries only after quorum confirmation, which
-//    the fence relies on) with their declared capabilities and slots; fed once per input when changed;
+//    the fence relies on) with their declared capabilities and slots; fed once per input when changed,
+//    and not at all while the agent is read-only (a frozen view on the side of a partition that may
+//    not write, as replica.ts requires);
 //  - loads: soft state the core needs for stealing, migration and capability routing. SWIM does not
 //    carry it, so this module gossips it on SWIM's probes (piggyback): its own load and the busiest few
 //    it knows, each versioned by its origin's clock, so the busiest agents become known swarm-wide in a
@@ -117,6 +119,10 @@ export class Tasks implements Module {
   flush(): void {
     if (!this.core) return;
     const now = this.ctx.now();
+    // On a side of a partition that may not write, the view is frozen (the fence's assumption, see
+    // replica.ts): no reconfiguration there; each primary still needs every holder's ack, and holders
+    // on the other side promised that side's higher ballot. Task requests are refused there (the shell).
+    if (this.ctx.mode() === "read-only") return;
     const members = this.memberInfo(now);
     const key = members.map((m) => `${m.id}/${m.slots}/${m.caps.join("+")}`).join(",");
     if (key !== this.fedMembers) {
