@@ -50,29 +50,40 @@ export class Tasks implements Module {
   private readonly loads = new Map<string, { load: number; atMs: number }>();
   private loadsChanged = false;
 
+  /** The busiest loads known (at most LOADS_PER_PROBE, busiest first): what each probe carries. O(1) per probe. */
+  private hottest: LoadEntry[] = [];
+
   readonly piggyback: PiggybackDelegate = {
     attach: () => {
       const now = this.ctx.now();
       const mine: LoadEntry = [this.ctx.self, this.core ? round(this.core.load(now)) : 0, now];
-      const others = Array.from(this.loads)
-        .filter(([id, e]) => id !== this.ctx.self && e.load > 0 && now - e.atMs < LOAD_TTL_MS)
-        .sort((a, b) => b[1].load - a[1].load)
-        .slice(0, LOADS_PER_PROBE)
-        .map(([id, e]): LoadEntry => [id, e.load, e.atMs]);
-      return [mine, ...others];
+      if (this.hottest.some((e) => now - e[2] >= LOAD_TTL_MS)) this.hottest = this.hottest.filter((e) => now - e[2] < LOAD_TTL_MS);
+      return [mine, ...this.hottest];
     },
     take: (_from, data) => {
       for (const [id, load, atMs] of data as LoadEntry[]) {
         if (id === this.ctx.self) continue;
         const cur = this.loads.get(id);
-        if (!cur || atMs > cur.atMs) {
-          this.loads.set(id, { load, atMs });
-          this.loadsChanged = true;
-        }
+        if (cur ? atMs <= cur.atMs : load === 0) continue;
+        // An agent with no work is not stored (absent means 0): an idle swarm keeps no table.
+        if (load === 0) this.loads.delete(id);
+        else this.loads.set(id, { load, atMs });
+        this.loadsChanged = true;
+        this.noteHot([id, load, atMs]);
       }
     },
     valid: validLoads,
   };
+
+  private noteHot(e: LoadEntry): void {
+    const h = this.hottest.filter((x) => x[0] !== e[0]);
+    if (e[1] > 0) {
+      let i = 0;
+      while (i < h.length && h[i][1] >= e[1]) i++;
+      h.splice(i, 0, e);
+    }
+    this.hottest = h.slice(0, LOADS_PER_PROBE);
+  }
 
   constructor(private readonly ctx: Context) {}
 
