@@ -27,6 +27,10 @@ if (wants(WORKERD)) {
   bundle("bench/workerd.ts", ".wrangler/bench/workerd.mjs");
   run("node", [".wrangler/bench/workerd.mjs", ...args]);
 }
+if (wants(["decisions"])) {
+  bundle("bench/decisions.ts", ".wrangler/bench/decisions.mjs");
+  run("node", [".wrangler/bench/decisions.mjs", ...args]);
+}
 if (!wants(["replicated-writes"])) process.exit(0);
 if (!json) console.error("▶ replicated-writes (workerd)");
 const out = run("vitest", ["run", "--config", "vitest.bench.config.ts", "--silent=false", "--reporter=dot"], { capture: true });

@@ -102,7 +102,6 @@ export class Node {
 
   /** Why an envelope is malformed (null: well formed) — what `receive` would drop it for. */
   receiveCheck = (raw: unknown): string | null => this.check(raw).reason;
-
   private check(raw: unknown): { env: Envelope | null; mod: Module | undefined; reason: string | null } {
     const env = parseEnvelope(raw);
     if (typeof env === "string") return { env: null, mod: undefined, reason: env };

@@ -23,6 +23,11 @@ export class KeyBook implements StateMachine {
     return { result: { pinned: true, conflict: false }, puts: [[c.agent, c.key]], dels: [] };
   }
 
+  /** How many agents' keys are pinned. */
+  size(): number {
+    return this.keys.size;
+  }
+
   get(agent: string): string | null {
     return this.keys.get(agent) ?? null;
   }

@@ -396,7 +396,7 @@ export class Proposals implements Module {
     return {
       consensus: {
         pbftReplicas: this.replicas, byzantineTolerance: n >= 4 ? Math.floor((n - 1) / 3) : 0, pbftQuorum: n >= 4 ? pbftQuorum(n) : null,
-        pbftView: this.pbft?.view ?? null,
+        pbftView: this.pbft?.view ?? null, keysPinned: this.keys.size(),
       },
     };
   }
