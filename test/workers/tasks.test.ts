@@ -250,7 +250,7 @@ describe("tasks: auctions and capability routing on known inputs", () => {
         const r = await api("POST", `/v1/swarms/${S}/agents/${owner}/tasks/claim`, { leaseMs: 10_000 });
         return r.status === 200 && r.body.task.taskId === "f1" ? r : null;
       }, 30_000, 50);
-      expect(c.body.task.attempts).toBe(k + 1);
+      expect(c!.body.task.attempts).toBe(k + 1);
       const r = await api("POST", `/v1/swarms/${S}/tasks/f1/fail`, { agentId: owner, error: `boom ${k}` });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       expect(r.body.status).toBe(k === 0 ? "queued" : "failed");
