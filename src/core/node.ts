@@ -209,7 +209,6 @@ export class Node {
       lateMs: () => (node.armedAt === null ? 0 : Math.max(0, node.now - node.armedAt)),
       platform: () => node.list.find((m) => m.platform)?.platform?.() ?? { alarmLateP99Ms: 0, callP99Ms: 0 },
       active: () => node.meta.state === "active",
-      mode: () => node.mode(),
       send: (to, type, body = {}) => {
         node.stats.envelopesOut++;
         node.out.send.push({ ...body, v: WIRE_VERSION, swarm: node.meta.swarm, from: node.meta.self, to: to as AgentId, mod, type } as Envelope);

@@ -168,8 +168,6 @@ export interface Context {
   platform(): PlatformHealth;
   /** Ticking (not left or shut down). */
   active(): boolean;
-  /** The agent's mode (read-only when any module says this side may not write). */
-  mode(): "read-write" | "read-only";
   send(to: string, type: string, body?: Record<string, unknown>): void;
   persist(op: StoreOp): void;
   output(key: string, value: unknown): void;

@@ -40,7 +40,10 @@ export class Partition implements Module {
     valid: validReachDigest,
   };
 
-  constructor(private readonly ctx: Context) {}
+  constructor(private readonly ctx: Context) {
+    // Other modules read this side's mode from the facts board (the tasks module freezes its view).
+    ctx.publish("partition.mode", () => this.mode());
+  }
 
   /** The tracker, (re)fed with the current membership, voters and timing (only when they changed). */
   private ensure(): ReachTracker {

@@ -133,7 +133,7 @@ export class Tasks implements Module {
     // On a side of a partition that may not write, the view is frozen (the fence's assumption, see
     // replica.ts): no reconfiguration there; each primary still needs every holder's ack, and holders
     // on the other side promised that side's higher ballot. Task requests are refused there (the shell).
-    if (this.ctx.mode() === "read-only") return;
+    if (this.ctx.fact<() => string>("partition.mode")?.() === "read-only") return;
     const members = this.memberInfo(now);
     const key = members.map((m) => `${m.id}/${m.slots}/${m.caps.join("+")}`).join(",");
     if (key !== this.fedMembers) {
