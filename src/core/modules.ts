@@ -4,6 +4,7 @@
 import { Health } from "./health/module";
 import { Membership } from "./membership/swim";
 import { KvStore } from "./memory/kv";
+import { Metrics } from "./metrics/module";
 import { Messages } from "./messages/log";
 import { Partition } from "./partition/module";
 import type { Context } from "./protocol";
@@ -16,6 +17,7 @@ export function buildModules(ctx: (mod: string) => Context) {
     messages: new Messages(ctx("messages")),
     partition: new Partition(ctx("partition")),
     health: new Health(ctx("health")),
+    metrics: new Metrics(ctx("metrics")),
   };
 }
 

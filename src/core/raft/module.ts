@@ -50,6 +50,12 @@ export class ReplicatedLog implements Module {
   private carryMs = 0;
   /** The (term, leader) this agent already asked the voters to check (once each). */
   private checked = "";
+  /**
+   * When this leader proposed each entry still uncommitted (index → ms): its commit is a decision, and
+   * proposal → commit its latency (the metrics' `decision.raft.*`). Memory only: a new leader does not
+   * time the entries it inherited.
+   */
+  private readonly proposedAt = new Map<number, number>();
   private knownLeader: string | null = null;
   private publishedVoters = "";
   /** Per state machine, the log index of its `due` command in flight (one at a time). */
@@ -262,6 +268,7 @@ export class ReplicatedLog implements Module {
     const r = raft.propose({ sm, cmd });
     if (!r) return { ok: false, leader: raft.leader };
     this.stats.proposals++;
+    this.proposedAt.set(r.index, this.ctx.now());
     this.absorb(r.ready);
     return { ok: true, index: r.index, term: r.term };
   }
@@ -300,6 +307,21 @@ export class ReplicatedLog implements Module {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /** Entries this leader proposed that just committed: decision latency and participation (voters holding it). */
+  private observeDecisions(committed: readonly Entry[]): void {
+    if (this.proposedAt.size === 0) return;
+    for (const e of committed) {
+      const at = this.proposedAt.get(e.index);
+      if (at === undefined) continue;
+      this.proposedAt.delete(e.index);
+      this.ctx.observe("decision.raft.latencyMs", Math.max(0, this.ctx.now() - at));
+      const h = this.raft!.holding(e.index);
+      if (h && h.voters > 0) this.ctx.observe("decision.raft.participation", h.holders / h.voters);
+    }
+    // Entries a lost leadership will never see commit here (overwritten, or committed under another leader).
+    if (this.raft!.role !== "leader") this.proposedAt.clear();
+  }
 
   private duePending(name: string): boolean {
     const i = this.dueIndex.get(name) ?? 0;
@@ -395,6 +417,7 @@ export class ReplicatedLog implements Module {
       }
       ctx.send(m.to, "raft", { msg });
     }
+    this.observeDecisions(r.committed);
     let appliedNow = false;
     for (const e of r.committed) {
       if (e.index <= this.applied) continue;
@@ -426,6 +449,7 @@ export class ReplicatedLog implements Module {
     }
     for (const ev of r.events) {
       if (ev.includes("became leader")) this.stats.elections++;
+      if (ev.includes("became leader")) ctx.observe("raft.leaderElected", 1);
       ctx.log(ev.includes("pre-campaign") ? "debug" : "info", "raft", { detail: ev });
     }
     const voters = raft.configuration().voters;

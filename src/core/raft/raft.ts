@@ -188,6 +188,20 @@ export class Raft {
     return this.log.length ? this.log[this.log.length - 1].index : this.snap.index;
   }
 
+  /**
+   * Leader only: how many of the current voters hold `index` (this leader counts itself), out of how
+   * many — the participation in a decision, read when it commits. null when not the leader.
+   */
+  holding(index: number): { holders: number; voters: number } | null {
+    if (this.role !== "leader") return null;
+    let holders = 0;
+    for (const v of this.config.voters) {
+      const match = v === this.id ? this.lastIndex() : (this.progress.get(v)?.match ?? 0);
+      if (match >= index) holders++;
+    }
+    return { holders, voters: this.config.voters.length };
+  }
+
   lastTerm(): number {
     return this.log.length ? this.log[this.log.length - 1].term : this.snap.term;
   }
