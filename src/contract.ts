@@ -117,6 +117,22 @@ export interface HealthReport {
   deadline: number | null;
   stalled: boolean;
   rearmed: boolean;
+  /** Whether this side of a partition may write. */
+  mode: "read-write" | "read-only";
+  /** The log as this agent sees it (null: the swarm has no log). */
+  raft: { role: string; term: number; leader: string | null; voters: string[] } | null;
+  /** Members this agent's failure detector holds dead. */
+  dead: string[];
+}
+
+/** What the router asks an agent about its metrics: buckets overlapping [since, now], grouped by stepMs. */
+export interface MetricsQuery {
+  /** The agent asked (answers from storage carry it when the agent is crashed). */
+  agentId: string;
+  since: number;
+  stepMs: number;
+  /** Also return its membership view (the topology), for a monitor snapshot. */
+  members?: boolean;
 }
 
 export interface InboxPage {

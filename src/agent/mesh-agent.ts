@@ -6,8 +6,10 @@
 import { DurableObject } from "cloudflare:workers";
 import type {
   AgentBrief, AgentStats, AgentView, ChaosCommand, ChaosState, DetectorView, HealthReport, InboxPage, InitParams, Member, MemoryListReply,
-  MemoryOp, MemoryReadReply, MemoryReply, Refusal,
+  MemoryOp, MemoryReadReply, MemoryReply, MetricsQuery, Refusal,
 } from "../contract";
+import type { AgentMetrics, MemberLine } from "../core/metrics/report";
+import { agentMetrics } from "./metrics";
 import type { AgentId } from "../core/ids";
 import type { Modules } from "../core/modules";
 import { INBOX_PREFIX, inboxCursor, inboxKey, type InboxEntry } from "../core/messages/log";
@@ -53,6 +55,7 @@ export class MeshAgent extends DurableObject<Env> {
       now: Date.now(), rng: s.rng.fork(),
     });
     s.node = node;
+    s.attachMetrics();
     this.setChaos({ ...NO_CHAOS });
     // Wait for the join round (seeds answer inline with their membership) so the reply lists peers.
     await s.commitAndSend(effects);
@@ -139,7 +142,20 @@ export class MeshAgent extends DurableObject<Env> {
       this.shell.forgetAlarm();
       await this.shell.arm();
     }
-    return { agentId: node.meta.self, state: node.meta.state, alarmAt, deadline, stalled, rearmed: stalled };
+    const raft = node.mods.raft.status();
+    return {
+      agentId: node.meta.self, state: node.meta.state, alarmAt, deadline, stalled, rearmed: stalled, mode: node.mode(),
+      raft: raft && { role: raft.role, term: raft.term, leader: raft.leader, voters: raft.voters },
+      dead: node.mods.membership.all().filter((m) => m.status === "dead").map((m) => m.id),
+    };
+  }
+
+  /**
+   * This agent's metrics over a window (performance report, monitor): answered even while crashed,
+   * from what its storage holds (like its billing counters), so a crash does not erase its history.
+   */
+  async metrics(q: MetricsQuery): Promise<AgentMetrics & { members?: MemberLine[] }> {
+    return agentMetrics(this.shell, q, Date.now());
   }
 
   /** A message enters the mesh through this agent: numbered, stored, flooded; then acknowledged. */
@@ -230,6 +246,7 @@ export class MeshAgent extends DurableObject<Env> {
     const r = Node.restore((mod, cold) => s.store.load(mod, cold), Date.now(), s.rng.fork(), afterCrash);
     if (!r) return;
     s.node = r.node;
+    s.attachMetrics();
     s.commit(r.effects);
     this.ctx.waitUntil(s.arm());
   }
