@@ -159,6 +159,25 @@ describe("the metrics module in an agent", () => {
     expect(saves()).toBe(2); // nothing new: nothing written
   });
 
+  test("cost: an agent-hour of ticks and calls writes 12 metric rows (one per closed bucket), whatever the traffic", () => {
+    const a = agent();
+    const HOUR = 3600_000;
+    // A tick every second and a peer call every 100 ms for an hour (frequent metrics only).
+    for (let t = 1000; t <= HOUR; t += 1000) {
+      for (let k = 0; k < 10; k++) a.apply(a.node.called({ to: "b" as AgentId, mod: "membership", type: "ping", ok: true, ms: 2 + k }, T0 + t - 1000 + k * 100).writes);
+      a.apply(a.node.tick(T0 + t).writes);
+    }
+    const puts = a.metricRows().filter((w) => w.op.op === "put");
+    // T0 is not aligned to a bucket, so the hour reaches into 13 buckets and closes 12 of them.
+    expect(puts.map((w) => (w.op as { key: string }).key).every((k) => k.startsWith(BUCKET_PREFIX))).toBe(true);
+    expect(puts).toHaveLength(12);
+    // Every observation is in a row or the open bucket: nothing lost, nothing double-counted.
+    const rows = puts.map((w) => (w.op as { value: Bucket }).value);
+    const open = a.node.run(T0 + HOUR, (m) => m.metrics.current()).result;
+    const calls = rows.reduce((s, b) => s + (b.stats["network.callMs"]?.n ?? 0), 0) + (open.stats["network.callMs"]?.n ?? 0);
+    expect(calls).toBe(36_000);
+  });
+
   test("after a crash the agent restarts from the saved bucket: the rare events survive", () => {
     const a = agent();
     a.apply(a.node.run(T0 + 100, (m) => m.metrics.onObserve("raft", "raft.leaderElected", 1)).effects.writes);
