@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type { Env } from "../env";
 import { MAX_BODY_DEPTH, depthExceeds } from "./body";
-import { ApiError } from "./errors";
+import { ApiError, logError } from "./errors";
 import { CreateSwarm, FaultTolerance, Id, KEY_PATTERN, MAX_TTL_SECONDS, PostMessage, SpawnAgent } from "./schemas";
 import * as fault from "./services/fault";
 import * as memory from "./services/memory";
@@ -368,7 +368,7 @@ export function errorResult(err: unknown, args: Record<string, unknown>): ToolRe
   if (err instanceof ApiError) e = err;
   else {
     // Anything else is our bug: log it, never leak a stack trace.
-    console.error("MCP tool failed:", err);
+    logError("mcp_tool_failed", err);
     e = new ApiError(500, "internal_error", "Something went wrong inside the mesh; it has been logged.");
   }
   const argument = argumentOf(e, args);
