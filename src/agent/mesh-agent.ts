@@ -9,6 +9,7 @@ import type {
   MemoryOp, MemoryReadReply, MemoryReply, MetricsQuery, Refusal,
 } from "../contract";
 import type { AgentMetrics, MemberLine } from "../core/metrics/report";
+import { checkHealth } from "./health";
 import { agentMetrics } from "./metrics";
 import type { AgentId } from "../core/ids";
 import type { Modules } from "../core/modules";
@@ -132,22 +133,7 @@ export class MeshAgent extends DurableObject<Env> {
 
   /** Cron health check: is this agent answering, is its alarm armed? Re-arms a stalled alarm. */
   async health(): Promise<HealthReport | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const node = this.shell.node!;
-    const alarmAt = await this.ctx.storage.getAlarm();
-    const deadline = node.nextDeadline();
-    const stalled = deadline !== null && (alarmAt === null || alarmAt < Date.now() - 2 * node.meta.config.gossip.intervalMs - 1000);
-    if (stalled) {
-      this.shell.forgetAlarm();
-      await this.shell.arm();
-    }
-    const raft = node.mods.raft.status();
-    return {
-      agentId: node.meta.self, state: node.meta.state, alarmAt, deadline, stalled, rearmed: stalled, mode: node.mode(),
-      raft: raft && { role: raft.role, term: raft.term, leader: raft.leader, voters: raft.voters },
-      dead: node.mods.membership.all().filter((m) => m.status === "dead").map((m) => m.id),
-    };
+    return this.refusal() ?? checkHealth(this.shell, this.ctx.storage, Date.now());
   }
 
   /**
