@@ -5,7 +5,8 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 // Three projects: `core` runs the pure protocol cores and the simulator in plain Node;
 // `workers` runs the router and real Durable Objects inside workerd; `browser` drives the dashboard in
 // Debian's Chromium against a real `wrangler dev` (skipped, and said so here, without /usr/bin/chromium).
-const CHROMIUM = "/usr/bin/chromium";
+// MESH_CHROMIUM points elsewhere (another build, or a missing path to see the skip).
+const CHROMIUM = process.env.MESH_CHROMIUM ?? "/usr/bin/chromium";
 if (!existsSync(CHROMIUM)) {
   console.log(`browser project: ${CHROMIUM} not found, so the dashboard's browser test is SKIPPED (apt-get install -y chromium to run it).`);
 }

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext } from "playwright-core";
 
-export const CHROMIUM = "/usr/bin/chromium";
+export const CHROMIUM = process.env.MESH_CHROMIUM ?? "/usr/bin/chromium"; // as vitest.config.ts
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TOKEN = "dev-token"; // .dev.vars, read by wrangler dev
 const SWARM = "browser";
