@@ -13,6 +13,7 @@ import { faultTolerance } from "./fault";
 import { deleteMemory, getMemory, listMemory, putMemory } from "./memory";
 import { guardMcp, serveMcp } from "./mcp";
 import { getMonitor, getReport } from "./metrics";
+import { castVote, createProposal, getProposal, listProposals } from "./proposals";
 import { VERSION } from "./version";
 
 export { VERSION };
@@ -34,6 +35,9 @@ const ROUTES: Array<[string, Partial<Record<"GET" | "POST" | "PUT" | "DELETE", H
   ["/v1/swarms/:swarmId/agents/:agentId/inbox", { GET: getInbox }],
   ["/v1/swarms/:swarmId/report", { GET: getReport }],
   ["/v1/swarms/:swarmId/monitor", { GET: getMonitor }],
+  ["/v1/swarms/:swarmId/proposals", { GET: listProposals, POST: createProposal }],
+  ["/v1/swarms/:swarmId/proposals/:proposalId", { GET: getProposal }],
+  ["/v1/swarms/:swarmId/proposals/:proposalId/votes", { POST: castVote }],
 ];
 
 async function authenticate(req: IRequest, env: Env): Promise<void> {
