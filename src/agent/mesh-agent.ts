@@ -62,7 +62,7 @@ export class MeshAgent extends DurableObject<Env> {
       now: Date.now(), rng: s.rng.fork(),
     });
     s.node = node;
-    s.attachMetrics();
+    s.attachMetrics(true);
     this.setChaos({ ...NO_CHAOS });
     // Wait for the join round (seeds answer inline with their membership) so the reply lists peers.
     await s.commitAndSend(effects);
@@ -150,10 +150,7 @@ export class MeshAgent extends DurableObject<Env> {
     return this.refusal() ?? checkHealth(this.shell, this.ctx.storage, Date.now());
   }
 
-  /**
-   * This agent's metrics over a window (performance report, monitor): answered even while crashed,
-   * from what its storage holds (like its billing counters), so a crash does not erase its history.
-   */
+  /** Its metrics over a window (report, monitor); a crashed agent answers from its storage. */
   async metrics(q: MetricsQuery): Promise<AgentMetrics & { members?: MemberLine[] }> {
     return agentMetrics(this.shell, q, Date.now());
   }

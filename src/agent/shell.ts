@@ -217,9 +217,9 @@ export class Shell {
   /**
    * Point the node's metrics at the counters this shell keeps (billed operations) and the node's own
    * counters: the metrics module records their deltas per time bucket. Called whenever a node is
-   * created or restored.
+   * created (`fromZero`: its creation's operations count too) or restored.
    */
-  attachMetrics(): void {
+  attachMetrics(fromZero = false): void {
     const node = this.node;
     if (!node) return;
     node.mods.metrics.setCounterSource(() => ({
@@ -229,7 +229,7 @@ export class Shell {
       chaosDropped: this.stats.chaosDropped,
       rowsWritten: this.store.rowsWritten,
       ...node.counters(),
-    }));
+    }), fromZero);
   }
 
   /** Structured JSON lines for `wrangler tail`; protocol chatter (debug) only when MESH_LOG=debug. */

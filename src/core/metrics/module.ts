@@ -71,11 +71,12 @@ export class Metrics implements Module {
 
   /**
    * Where the shell's counters come from (the billed operations, every module's counters). Read at once
-   * as the baseline: the bucket counts what happens from now on.
+   * as the baseline, so the bucket counts what happens from now on — or, for a new agent (`fromZero`),
+   * everything its counters hold, its creation included.
    */
-  setCounterSource(source: CounterSource | null): void {
+  setCounterSource(source: CounterSource | null, fromZero = false): void {
     this.source = source;
-    this.base = source ? { ...source() } : null;
+    this.base = source ? (fromZero ? {} : { ...source() }) : null;
   }
 
   tick(now: number): void {

@@ -34,6 +34,8 @@ export const METRIC = {
   suspected: "membership.suspected",
   refuted: "membership.refuted",
   viewChange: "pbft.viewChange",
+  logCommitMs: "raft.commitMs",
+  logCommitParticipation: "raft.commitParticipation",
   migration: "tasks.migration",
   load: "load",
 } as const;
@@ -131,6 +133,11 @@ export interface Report {
     decisions: number;
     protocols: Record<string, { decisions: number; latencyMs: Percentiles; participation: number | null }>;
     logProposals: number;
+    /** Log entries a leader proposed and saw commit: proposal → commit at that leader (`raft.commitMs`). */
+    logCommits: number;
+    logCommitMs: Percentiles;
+    /** Mean fraction of the voters holding an entry when it committed (`raft.commitParticipation`). */
+    logCommitParticipation: number | null;
   };
   load: {
     variance: number | null;
@@ -245,13 +252,17 @@ export function buildReport(i: ReportInput): Report {
     if (!m) continue;
     const p = (protocols[m[1]] ??= { decisions: 0, latencyMs: { p50: null, p99: null }, participation: null });
     if (m[2] === "latencyMs") {
-      p.decisions = s.n;
       p.latencyMs = pct(s);
       latencies.push(s);
     } else {
       p.participation = round(mean(s));
       participations.push(s);
     }
+  }
+  // Every agent that learns a decision observes it (its own latency and participation), so the swarm's
+  // count of decisions is the most any one agent observed, not the sum over agents.
+  for (const [name, p] of Object.entries(protocols)) {
+    for (const a of withData) p.decisions = Math.max(p.decisions, a.total!.stats[`decision.${name}.participation`]?.n ?? 0);
   }
   const allLatency = mergeStats(latencies);
   const allParticipation = mergeStats(participations);
@@ -322,9 +333,12 @@ export function buildReport(i: ReportInput): Report {
       voters,
       leader: nowOf?.leader ?? null,
       term: nowOf?.term ?? 0,
-      decisions: allLatency?.n ?? 0,
+      decisions: Object.values(protocols).reduce((sum, p) => sum + p.decisions, 0),
       protocols,
       logProposals: counter(total, COUNTER.proposals),
+      logCommits: total?.stats[METRIC.logCommitMs]?.n ?? 0,
+      logCommitMs: pct(total?.stats[METRIC.logCommitMs]),
+      logCommitParticipation: round(mean(total?.stats[METRIC.logCommitParticipation])),
     },
     load: {
       variance: round(variance, 4),

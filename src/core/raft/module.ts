@@ -51,8 +51,8 @@ export class ReplicatedLog implements Module {
   /** The (term, leader) this agent already asked the voters to check (once each). */
   private checked = "";
   /**
-   * When this leader proposed each entry still uncommitted (index → ms): its commit is a decision, and
-   * proposal → commit its latency (the metrics' `decision.raft.*`). Memory only: a new leader does not
+   * When this leader proposed each entry still uncommitted (index → ms): proposal → commit is the log's
+   * commit latency (the metrics' `raft.commitMs`, `raft.commitParticipation`). Memory only: a new leader does not
    * time the entries it inherited.
    */
   private readonly proposedAt = new Map<number, number>();
@@ -332,16 +332,16 @@ export class ReplicatedLog implements Module {
 
   // ---- internals ----------------------------------------------------------------------------
 
-  /** Entries this leader proposed that just committed: decision latency and participation (voters holding it). */
+  /** Entries this leader proposed that just committed: commit latency and participation (voters holding it). */
   private observeDecisions(committed: readonly Entry[]): void {
     if (this.proposedAt.size === 0) return;
     for (const e of committed) {
       const at = this.proposedAt.get(e.index);
       if (at === undefined) continue;
       this.proposedAt.delete(e.index);
-      this.ctx.observe("decision.raft.latencyMs", Math.max(0, this.ctx.now() - at));
+      this.ctx.observe("raft.commitMs", Math.max(0, this.ctx.now() - at));
       const h = this.raft!.holding(e.index);
-      if (h && h.voters > 0) this.ctx.observe("decision.raft.participation", h.holders / h.voters);
+      if (h && h.voters > 0) this.ctx.observe("raft.commitParticipation", h.holders / h.voters);
     }
     // Entries a lost leadership will never see commit here (overwritten, or committed under another leader).
     if (this.raft!.role !== "leader") this.proposedAt.clear();
