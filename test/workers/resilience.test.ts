@@ -127,8 +127,16 @@ describe("cron health check", () => {
     const slow = { gossip: { intervalMs: 60_000 }, failure: { heartbeatMs: 60_000, timeoutMs: 600_000 }, consensus: { heartbeatMs: 60_000, electionMs: 600_000 } };
     await api("POST", "/v1/swarms", { swarmId: "cron-leader", agents: 7, ...slow });
     await waitFor(async () => (await api("PUT", "/v1/swarms/cron-leader/memory/t/k", { value: 1 })).status === 200, 30_000, 100);
+    // Every agent's key pinned through the log first: a pin still in flight when the leader dies would be
+    // a failed call to it, the log's own evidence path, and a voter would depose it before the cron runs.
+    const all7 = Array.from({ length: 7 }, (_, i) => `agent-${i + 1}`);
+    // Every agent must see every pin (an agent that has not applied its own retries it).
+    for (const viewer of all7) {
+      await waitFor(async () => runInDurableObject(stub("cron-leader", viewer), (i: any) => all7.every((a) => i.shell.node.mods.proposals.pinnedKey(a))), 30_000, 100);
+    }
     const raftOf = async (a: string) => (await api("GET", `/v1/swarms/cron-leader/agents/${a}`)).body.raft;
-    const first = await raftOf("agent-1");
+    // The leader as the agents that lead say (the highest term's), not one follower's possibly stale view.
+    const first = (await Promise.all(all7.map(raftOf))).filter((r) => r?.role === "leader").sort((x, y) => y.term - x.term)[0];
     const leader: string = first.leader;
     expect(leader).toMatch(/^agent-\d$/);
     await api("POST", "/v1/swarms/cron-leader/chaos", { action: "crash", agents: [leader] });
