@@ -44,6 +44,17 @@ describe.skipIf(!existsSync(CHROMIUM))("dashboard in Chromium on wrangler dev", 
     return { status: r.status, body: (await r.json().catch(() => null)) as any };
   };
 
+  /** Retry a request while the mesh answers 5xx (a side briefly read-only, a proposal not yet decided). */
+  const waitForOk = async (f: () => Promise<{ status: number; body: any }>) => {
+    const start = Date.now();
+    for (;;) {
+      const r = await f();
+      if (r.status > 0 && r.status < 500) return r;
+      if (Date.now() - start > 60_000) throw new Error(`no answer: ${r.status} ${JSON.stringify(r.body)}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  };
+
   beforeAll(async () => {
     const port = await freePort();
     const inspector = await freePort();
@@ -129,6 +140,22 @@ describe.skipIf(!existsSync(CHROMIUM))("dashboard in Chromium on wrangler dev", 
     expect(fill).toBe(DEAD_RGB);
     // The others stay alive.
     expect(await page.locator('#graph g.node[data-status="alive"]').count()).toBe(n - 1);
+
+    // A proposal (gossip voting, every live agent votes itself) shows in the proposals panel with its votes.
+    const made = await waitForOk(() => api("POST", `/v1/swarms/${SWARM}/proposals`, { proposalId: "dash-1", proposal: { coordination_protocol: "gossip", consensus_threshold: 0.67 } }));
+    expect(made.status, JSON.stringify(made.body)).toBe(202);
+    const decided = await waitForOk(async () => {
+      const r = await api("GET", `/v1/swarms/${SWARM}/proposals/dash-1`);
+      return r.status === 200 && r.body.status !== "pending" ? r : { ...r, status: 0 };
+    });
+    const v = decided.body.votes;
+    const row = page.locator("#proposals tr", { hasText: "dash-1" });
+    await row.waitFor({ timeout: 30_000 });
+    await page.waitForFunction(
+      (want) => [...(globalThis as any).document.querySelectorAll("#proposals tr")].some((tr: any) => tr.textContent.includes("dash-1") && tr.textContent.includes(want)),
+      `${v.approve} / ${v.reject} / ${v.eligible}`, { timeout: 30_000 },
+    );
+    expect(await row.textContent()).toContain(decided.body.status);
 
     await page.waitForSelector("#report dl", { timeout: 30_000 });
     mkdirSync(join(ROOT, ".wrangler"), { recursive: true });
