@@ -132,8 +132,9 @@ describe("cron health check", () => {
     const all7 = Array.from({ length: 7 }, (_, i) => `agent-${i + 1}`);
     // Every agent must see every pin (an agent that has not applied its own retries it). With hour-long
     // heartbeats a follower may learn the last commit only from the next append: a generous deadline.
+    const run = runInDurableObject as unknown as (s: unknown, f: (i: any) => boolean) => Promise<boolean>;
     for (const viewer of all7) {
-      await waitFor(async () => runInDurableObject(stub("cron-leader", viewer), (i: any) => all7.every((a) => i.shell.node.mods.proposals.pinnedKey(a))), 120_000, 100);
+      await waitFor(async () => run(stub("cron-leader", viewer), (i) => all7.every((a) => i.shell.node.mods.proposals.pinnedKey(a))), 120_000, 100);
     }
     const raftOf = async (a: string) => (await api("GET", `/v1/swarms/cron-leader/agents/${a}`)).body.raft;
     // The leader as the agents that lead say (the highest term's), not one follower's possibly stale view.
