@@ -3,6 +3,7 @@
 // per metric: {"bench","metric","value","bound","ratio"}. `--only <substring>` runs matching benches.
 import { placementBench } from "../test/core/partition-bench";
 import { faultStep, RaftHarness } from "../test/core/raft-harness";
+import { writeCost } from "../test/sim/learners";
 import { partitionRun } from "../test/sim/partitions";
 import { billedOps, crashDetection, disseminationRounds, falsePositives } from "../test/sim/scenarios";
 import { percentile, Simulator } from "../test/sim/sim";
@@ -133,6 +134,21 @@ await bench("partitions", () => {
 
 await bench("voter-placement", () => {
   for (const r of placementBench()) record(r.bench, r.metric, r.value, r.bound, r.note);
+});
+
+await bench("write-cost", () => {
+  // Issue #14: billed operations per replicated write by role, the leader's outgoing calls per write,
+  // and learner staleness (commit at the leader → applied on a learner), at the defaults: see test/sim/learners.ts.
+  const sizes = (process.env.WRITE_COST_SIZES ?? "100,300,1000").split(",").map(Number);
+  for (const n of sizes) {
+    const r = writeCost({ n, seed: 14_000 + n, writes: n >= 1000 ? 20 : 40 });
+    const f = (c: { alarms: number; peerCalls: number; rowsWritten: number; total: number }) => `calls ${c.peerCalls.toFixed(2)}, rows ${c.rowsWritten.toFixed(2)}, alarms ${c.alarms.toFixed(2)}`;
+    record("write-cost", `N=${n}: leader's billed ops per write`, r.leader.total, null, f(r.leader));
+    record("write-cost", `N=${n}: leader's outgoing calls per write`, r.leader.peerCalls, 5 + 2, JSON.stringify(r.leaderCallsByType));
+    record("write-cost", `N=${n}: other voters' billed ops per write (together)`, r.voters.total, null, f(r.voters));
+    record("write-cost", `N=${n}: learners' billed ops per write (together)`, r.learners.total, null, `${f(r.learners)}; per learner ${r.perLearner.total.toFixed(2)}`);
+    record("write-cost", `N=${n}: learner staleness p99 ms (commit → applied on a learner)`, r.staleness.p99, null, `p50 ${r.staleness.p50}, max ${r.staleness.max}, ${r.staleness.samples} samples, ${r.staleness.missing} missing; write p50 ${r.latency.p50} ms`);
+  }
 });
 
 if (!json) {

@@ -79,6 +79,8 @@ export class Simulator {
   /** Observers for measurements: called after an agent handled an input. */
   onEffects: Array<(node: SimNode, fx: Effects) => void> = [];
   readonly raftLeaders = new Map<number, string>();
+  /** Billed calls each agent made, by `mod.type` (a raft envelope by its message's type), like the shell's `callsByType`. */
+  readonly sentByType = new Map<string, Record<string, number>>();
 
   constructor(readonly seed: number, net: Partial<NetworkOptions> = {}) {
     this.rng = new Rng(seed);
@@ -288,7 +290,13 @@ export class Simulator {
   }
 
   private transmit(from: SimNode, env: Envelope, inline: boolean): void {
-    if (!inline) from.bill.peerCalls++;
+    if (!inline) {
+      from.bill.peerCalls++;
+      const kind = `${env.mod}.${env.mod === "raft" ? (env.msg as { type: string }).type : env.type}`;
+      let c = this.sentByType.get(from.id);
+      if (!c) this.sentByType.set(from.id, (c = {}));
+      c[kind] = (c[kind] ?? 0) + 1;
+    }
     if (this.linkDown(from.id, env.to)) return;
     if (this.rng.chance(this.net.loss)) return;
     const target = this.nodes.get(env.to);
