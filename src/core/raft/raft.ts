@@ -22,6 +22,12 @@
 //  - a follower grants a (pre-)vote to the very leader it follows: that leader lost its leadership
 //    (it restarted), so its lease protects no one;
 //  - `tick(n)` advances n ticks at once, so the shell can count only the time it was running.
+// Learners off the leader's path (option `replicateLearners: false`, issue #14): the leader keeps no
+// progress for learners and sends them nothing, and it does not broadcast an empty append just to carry
+// a new commit index; committed entries reach everyone else through `learn` (the shell spreads them: a
+// tree rooted at the leader, plus pulls by index). Taking committed entries from anyone is safe: a
+// committed entry is the same on every log that has it (Log Matching, §3.5), so a follower may append
+// it, dropping only an uncommitted conflicting suffix, which can never be committed (§3.6).
 import type { Rng } from "../rng";
 
 /**
@@ -113,6 +119,21 @@ export interface RaftOptions {
   rng: Rng;
   /** Largest number of entries in one append. */
   maxBatch?: number;
+  /**
+   * The leader replicates to learners itself and broadcasts each new commit index (default: true). When
+   * false, learners get committed entries through `learn` only, and the leader's work per write depends
+   * on the voters alone.
+   */
+  replicateLearners?: boolean;
+}
+
+/** Committed entries from anyone (not necessarily the leader): `entries` end at or before `commit`. */
+export interface Learned {
+  /** A committed index and its term: the receiver commits up to it if its own log has that (index, term). */
+  commit: number;
+  commitTerm: number;
+  /** Consecutive committed entries (may be empty: the commit alone). */
+  entries: Entry[];
 }
 
 export interface RaftPersisted {
@@ -151,6 +172,7 @@ export class Raft {
   private readonly heartbeatTicks: number;
   private readonly retryTicks: number;
   private readonly maxBatch: number;
+  private readonly replicateLearners: boolean;
   private readonly rng: Rng;
   private progress = new Map<string, Progress>();
   private votes = new Map<string, boolean>();
@@ -170,6 +192,7 @@ export class Raft {
     this.heartbeatTicks = opts.heartbeatTicks;
     this.retryTicks = opts.retryTicks ?? 1;
     this.maxBatch = opts.maxBatch ?? 256;
+    this.replicateLearners = opts.replicateLearners ?? true;
     this.term = persisted.hard.term;
     this.vote = persisted.hard.vote;
     this.snap = { ...persisted.snapshot, config: cloneConfig(persisted.snapshot.config) };
@@ -318,6 +341,75 @@ export class Raft {
     return this.ready();
   }
 
+  /**
+   * Committed entries up to `max` from index `from`, for a peer catching up by index; "snapshot" when
+   * they were compacted (send the snapshot instead); null when this node has nothing committed there.
+   */
+  committedFrom(from: number, max = this.maxBatch): Learned | "snapshot" | null {
+    if (from <= this.snap.index) return "snapshot";
+    if (from > this.commit) return null;
+    const entries = this.entriesFrom(from, Math.min(max, this.commit - from + 1));
+    if (!entries.length) return null;
+    const last = entries[entries.length - 1];
+    return { commit: last.index, commitTerm: last.term, entries };
+  }
+
+  /**
+   * Take committed entries from any peer (not only the leader). A follower appends those it lacks —
+   * replacing an uncommitted conflicting suffix, which can never be committed since a different entry
+   * is committed at that index (§3.6) — and commits up to `commit` when its log holds (commit,
+   * commitTerm): by Log Matching (§3.5) its whole prefix is then the committed one. The leader and
+   * (pre-)candidates ignore it (the leader has every committed entry; a candidate keeps the log it
+   * asked votes with). Returns whether the entries did not connect to this log (ask for earlier ones).
+   */
+  learn(l: Learned): { gap: boolean; ready: Ready } {
+    if (this.role !== "follower") return { gap: false, ready: this.ready() };
+    let gap = false;
+    const entries = l.entries.filter((e) => e.index > this.commit && e.index <= l.commit);
+    if (entries.length && entries[0].index > this.lastIndex() + 1) gap = true;
+    else if (entries.length) {
+      let firstNew = -1;
+      for (let i = 0; i < entries.length; i++) {
+        const t = this.termAt(entries[i].index);
+        if (t === null || t !== entries[i].term) {
+          firstNew = i;
+          break;
+        }
+      }
+      if (firstNew >= 0) {
+        const from0 = entries[firstNew].index;
+        this.log = this.log.filter((e) => e.index < from0);
+        const added = entries.slice(firstNew).map(cloneEntry);
+        this.log.push(...added);
+        this.queueAppend(from0, added);
+        this.config = this.latestConfig();
+      }
+    }
+    if (l.commit > this.commit) {
+      if (this.termAt(l.commit) === l.commitTerm) this.setCommit(l.commit);
+      else gap = true;
+    }
+    return { gap, ready: this.ready() };
+  }
+
+  /** A snapshot from any peer (committed state at its index): as InstallSnapshot (§5.3), for followers. */
+  learnSnapshot(s: Snapshot): Ready {
+    if (this.role !== "follower" || s.meta.index <= this.commit) return this.ready();
+    this.installSnapshot(s);
+    return this.ready();
+  }
+
+  /** A learner's hint of the current leader and term (from whoever passed it committed entries). */
+  hearOfLeader(leader: string, term: number): void {
+    if (this.isVoter() || this.role !== "follower" || term < this.term) return;
+    if (term > this.term) {
+      this.term = term;
+      this.vote = null;
+      this.hardDirty = true;
+    }
+    this.leader = leader;
+  }
+
   step(from: string, m: RaftMsg): Ready {
     // Term handling first (thesis §3.3), with PreVote and the CheckQuorum lease (§9.6, §6.2).
     if (m.type === "check" || m.type === "probe") {
@@ -455,7 +547,7 @@ export class Raft {
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
     this.progress = new Map();
-    for (const p of this.members()) {
+    for (const p of this.replicas()) {
       if (p !== this.id) this.progress.set(p, { match: 0, next: this.lastIndex() + 1, inflight: false, active: true, sentCommit: 0 });
     }
     this.out.events.push(`${this.id} became leader at term ${this.term}`);
@@ -579,7 +671,7 @@ export class Raft {
     if (m.ok) {
       if (m.index > p.match) p.match = m.index;
       p.next = Math.max(p.next, m.index + 1);
-      if (this.maybeCommit()) this.broadcastAppend();
+      if (this.maybeCommit() && this.replicateLearners) this.broadcastAppend();
       else if (p.match < this.lastIndex()) this.sendAppend(from);
     } else {
       // Fast backtracking (§3.5): jump to just after the follower's hint, never below its match.
@@ -699,6 +791,11 @@ export class Raft {
       this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.commit, hint: 0, ctx: 0 });
       return;
     }
+    this.installSnapshot(s);
+    this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.lastIndex(), hint: 0, ctx: 0 });
+  }
+
+  private installSnapshot(s: Snapshot): void {
     if (this.termAt(s.meta.index) === s.meta.term) {
       // We already have the entries: just fast-forward the commit index.
       this.setCommit(s.meta.index);
@@ -716,7 +813,6 @@ export class Raft {
       this.config = this.latestConfig();
       this.out.events.push(`${this.id} installed snapshot at ${s.meta.index}`);
     }
-    this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.lastIndex(), hint: 0, ctx: 0 });
   }
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -737,6 +833,11 @@ export class Raft {
 
   private members(): string[] {
     return Array.from(new Set([...this.config.voters, ...this.config.learners]));
+  }
+
+  /** Whom the leader replicates to: every member, or only the voters when learners learn elsewhere. */
+  private replicas(): string[] {
+    return this.replicateLearners ? this.members() : this.config.voters.slice();
   }
 
   private latestConfig(): RaftConfig {
@@ -760,12 +861,13 @@ export class Raft {
   private applyConfig(c: RaftConfig): void {
     this.config = cloneConfig(c);
     if (this.role !== "leader") return;
-    for (const id of this.members()) {
+    const replicas = this.replicas();
+    for (const id of replicas) {
       if (id !== this.id && !this.progress.has(id)) {
         this.progress.set(id, { match: 0, next: this.lastIndex(), inflight: false, active: true, sentCommit: 0 });
       }
     }
-    for (const id of Array.from(this.progress.keys())) if (!this.members().includes(id)) this.progress.delete(id);
+    for (const id of Array.from(this.progress.keys())) if (!replicas.includes(id)) this.progress.delete(id);
   }
 
   private queueAppend(fromIndex: number, entries: Entry[]): void {
