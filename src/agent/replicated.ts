@@ -105,9 +105,11 @@ const kv = (s: Shell) => s.node!.mods.raft.machine<KvStore>("kv")!;
 export function readMemory(s: Shell, ns: string, key: string, stale: boolean, hops: number): Promise<MemoryReadReply> | MemoryReadReply {
   const local = (isStale: boolean): MemoryReadReply => {
     const rec = kv(s).get(ns, key, Date.now());
+    // A stale copy says how far it is applied (a learner follows the log through the spreading tree).
+    const appliedIndex = s.node!.mods.raft.appliedIndex();
     return rec
-      ? { ok: true, found: true, value: rec.value, version: rec.version, stale: isStale, servedBy: s.self }
-      : { ok: true, found: false, stale: isStale, servedBy: s.self };
+      ? { ok: true, found: true, value: rec.value, version: rec.version, stale: isStale, servedBy: s.self, appliedIndex }
+      : { ok: true, found: false, stale: isStale, servedBy: s.self, appliedIndex };
   };
   // A read-only side serves its own copy, marked stale: it cannot confirm it is current.
   if (stale || s.node!.meta.config.consensus.voters === 0 || s.node!.mode() === "read-only") return local(true);
@@ -117,7 +119,9 @@ export function readMemory(s: Shell, ns: string, key: string, stale: boolean, ho
 export function listMemory(
   s: Shell, ns: string, prefix: string, limit: number, cursor: string | null, stale: boolean, hops: number,
 ): Promise<MemoryListReply> | MemoryListReply {
-  const local = (isStale: boolean): MemoryListReply => ({ ok: true, ...kv(s).list(ns, prefix, limit, cursor, Date.now()), stale: isStale });
+  const local = (isStale: boolean): MemoryListReply => ({
+    ok: true, ...kv(s).list(ns, prefix, limit, cursor, Date.now()), stale: isStale, appliedIndex: s.node!.mods.raft.appliedIndex(),
+  });
   if (stale || s.node!.meta.config.consensus.voters === 0 || s.node!.mode() === "read-only") return local(true);
   return linearizable(s, hops, () => local(false), (stub) => stub.memList(ns, prefix, limit, cursor, false, hops + 1));
 }

@@ -79,6 +79,8 @@ export class Simulator {
   /** Observers for measurements: called after an agent handled an input. */
   onEffects: Array<(node: SimNode, fx: Effects) => void> = [];
   readonly raftLeaders = new Map<number, string>();
+  /** The term of the entry applied at each log index, by whoever applied it first (State Machine Safety). */
+  readonly appliedTerms = new Map<number, number>();
   /** Billed calls each agent made, by `mod.type` (a raft envelope by its message's type), like the shell's `callsByType`. */
   readonly sentByType = new Map<string, Record<string, number>>();
 
@@ -355,6 +357,16 @@ export class Simulator {
       const l = this.raftLeaders.get(rs.term);
       if (l !== undefined && l !== node.id) throw this.fail(`two leaders in term ${rs.term}: ${l} and ${node.id}`);
       this.raftLeaders.set(rs.term, node.id);
+    }
+    // 5. State Machine Safety (Raft §3.6.3): every agent — voter or learner, however the entries reached
+    //    it (appends, the spreading tree, pulls, snapshots) — applies the same entry (by term) at an index.
+    for (const o of fx.outputs) {
+      if (o.mod !== "raft" || !o.key.startsWith("applied:")) continue;
+      const i = Number(o.key.slice("applied:".length));
+      const term = (o.value as { term: number }).term;
+      const seen = this.appliedTerms.get(i);
+      if (seen === undefined) this.appliedTerms.set(i, term);
+      else if (seen !== term) throw this.fail(`${node.id} applied index ${i} at term ${term}, another agent at term ${seen}`);
     }
   }
 

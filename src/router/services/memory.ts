@@ -19,12 +19,15 @@ export interface StoredValue {
   value: unknown;
   version: number | undefined;
   stale: boolean;
+  /** The log index the serving agent's copy is applied to (its staleness, against a write's version). */
+  appliedIndex: number | undefined;
 }
 
 export interface KeyPage {
   keys: string[];
   next: string | null;
   stale: boolean;
+  appliedIndex: number | undefined;
 }
 
 /**
@@ -99,7 +102,7 @@ export async function getMemory(
   const out = unwrap<MemoryReadReply>(r, view.agentId);
   if (!out.ok) throw failed(out);
   if (!out.found) throw notFound(`Key ${at.namespace}/${at.key} does not exist.`);
-  return { value: out.value, version: out.version, stale: out.stale };
+  return { value: out.value, version: out.version, stale: out.stale, appliedIndex: out.appliedIndex };
 }
 
 /** `GET …/memory/:namespace?prefix=&limit=&cursor=`: one page of keys, in order. */
@@ -119,5 +122,5 @@ export async function listMemory(
   }
   const out = unwrap<MemoryListReply>(r, view.agentId);
   if (!out.ok) throw failed(out);
-  return { keys: out.keys, next: out.next, stale: out.stale };
+  return { keys: out.keys, next: out.next, stale: out.stale, appliedIndex: out.appliedIndex };
 }

@@ -1,0 +1,94 @@
+// Committed entries taken from any peer (`Raft.learn`, issue #14): what a follower does with them, and
+// that a leader configured with `replicateLearners: false` sends learners nothing.
+import { describe, expect, test } from "vitest";
+import { Raft, type Entry, type RaftPersisted, type Ready } from "../../src/core/raft/raft";
+import { Rng } from "../../src/core/rng";
+
+const CONFIG = { voters: ["a", "b", "c"], learners: ["l1", "l2"] };
+const e = (index: number, term: number, data = `x${index}`): Entry => ({ index, term, kind: "cmd", data });
+
+function node(id: string, entries: Entry[] = [], commit = 0, term = 0, replicateLearners = true): Raft {
+  const p: RaftPersisted = { hard: { term, vote: null, commit }, snapshot: { index: 0, term: 0, config: CONFIG }, entries };
+  return new Raft({ id, electionTicks: 10, heartbeatTicks: 2, rng: new Rng(1), replicateLearners }, p);
+}
+
+const indexes = (r: Ready): number[] => r.committed.map((x) => x.index);
+
+describe("Raft.learn: committed entries from any peer", () => {
+  test("a learner appends and applies them; entries that do not connect are a gap", () => {
+    const l = node("l1");
+    l.ready();
+    const first = l.learn({ commit: 2, commitTerm: 1, entries: [e(1, 1), e(2, 1)] });
+    expect(first.gap).toBe(false);
+    expect(indexes(first.ready)).toEqual([1, 2]);
+    expect(first.ready.append?.entries.map((x) => x.index)).toEqual([1, 2]);
+    const gap = l.learn({ commit: 5, commitTerm: 2, entries: [e(4, 2), e(5, 2)] });
+    expect(gap.gap).toBe(true);
+    expect(l.commit).toBe(2);
+    // A commit alone for an index this log does not hold (or holds at another term) is a gap too.
+    expect(l.learn({ commit: 3, commitTerm: 2, entries: [] }).gap).toBe(true);
+  });
+
+  test("a follower drops an uncommitted conflicting suffix for the committed entries", () => {
+    // Entries 2–3 at term 1 were never committed; index 2 committed at term 2.
+    const f = node("b", [e(1, 1), e(2, 1), e(3, 1)], 1, 2);
+    f.ready();
+    const r = f.learn({ commit: 2, commitTerm: 2, entries: [e(2, 2, "winner")] });
+    expect(r.gap).toBe(false);
+    expect(r.ready.append).toEqual({ fromIndex: 2, entries: [e(2, 2, "winner")] });
+    expect(f.lastIndex()).toBe(2);
+    expect(r.ready.committed).toEqual([e(2, 2, "winner")]);
+  });
+
+  test("a commit alone commits the follower's own entries when the (index, term) matches (Log Matching)", () => {
+    const f = node("c", [e(1, 1), e(2, 1)], 0, 1);
+    f.ready();
+    const r = f.learn({ commit: 2, commitTerm: 1, entries: [] });
+    expect(indexes(r.ready)).toEqual([1, 2]);
+  });
+
+  test("a leader and a candidate ignore it", () => {
+    const a = node("a", [], 0, 0, false);
+    a.campaign();
+    for (const v of ["b", "c"]) {
+      a.step(v, { type: "vote_resp", term: 1, pre: true, granted: true });
+      a.step(v, { type: "vote_resp", term: 1, pre: false, granted: true });
+    }
+    expect(a.role).toBe("leader");
+    const before = a.lastIndex();
+    a.learn({ commit: before + 1, commitTerm: 1, entries: [e(before + 1, 1)] });
+    expect(a.lastIndex()).toBe(before);
+    const c = node("c");
+    c.campaign();
+    expect(c.role).toBe("pre-candidate");
+    c.learn({ commit: 1, commitTerm: 1, entries: [e(1, 1)] });
+    expect(c.lastIndex()).toBe(0);
+  });
+});
+
+describe("replicateLearners: false", () => {
+  for (const replicate of [true, false]) {
+    test(`the leader ${replicate ? "sends" : "does not send"} appends to learners, and ${replicate ? "broadcasts" : "does not broadcast"} a bare commit`, () => {
+      const a = node("a", [], 0, 0, replicate);
+      a.campaign();
+      for (const v of ["b", "c"]) {
+        a.step(v, { type: "vote_resp", term: 1, pre: true, granted: true });
+        a.step(v, { type: "vote_resp", term: 1, pre: false, granted: true });
+      }
+      // Everyone acknowledges the leader's no-op, so nothing is in flight.
+      for (const x of ["b", "c", "l1", "l2"]) a.step(x, { type: "app_resp", term: 1, ok: true, index: 1, hint: 0, ctx: 0 });
+      a.ready();
+      const p = a.propose("w")!;
+      const to = p.ready.messages.map((m) => m.to).sort();
+      expect(to).toEqual(replicate ? ["b", "c", "l1", "l2"] : ["b", "c"]);
+      // b acknowledges: the entry commits (a and b of three voters).
+      const r = a.step("b", { type: "app_resp", term: 1, ok: true, index: p.index, hint: 0, ctx: 0 });
+      expect(a.commit).toBe(p.index);
+      const bare = r.messages.filter((m) => m.msg.type === "app" && m.msg.entries.length === 0);
+      expect(bare.length > 0).toBe(replicate);
+      // Heartbeats go to voters only.
+      const hb = a.tick(2).messages.map((m) => m.to);
+      expect(hb.some((t) => t.startsWith("l"))).toBe(replicate);
+    });
+  }
+});
