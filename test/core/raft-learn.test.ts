@@ -40,6 +40,17 @@ describe("Raft.learn: committed entries from any peer", () => {
     expect(r.ready.committed).toEqual([e(2, 2, "winner")]);
   });
 
+  test("entries that do not start right after the commit index are a gap, even when they would fit the log", () => {
+    // Committed up to 1; 2–3 at term 3 uncommitted here. Index 3 committed at term 4 (so 2 at term 3 was
+    // not committed either): appending 3@4 after our 2@3 and committing would apply an uncommitted entry.
+    const f = node("b", [e(1, 1), e(2, 3), e(3, 3)], 1, 3);
+    f.ready();
+    const r = f.learn({ commit: 3, commitTerm: 4, entries: [e(3, 4)] });
+    expect(r.gap).toBe(true);
+    expect(f.commit).toBe(1);
+    expect(r.ready.committed).toEqual([]);
+  });
+
   test("a commit alone commits the follower's own entries when the (index, term) matches (Log Matching)", () => {
     const f = node("c", [e(1, 1), e(2, 1)], 0, 1);
     f.ready();

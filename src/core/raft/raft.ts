@@ -355,41 +355,46 @@ export class Raft {
   }
 
   /**
-   * Take committed entries from any peer (not only the leader). A follower appends those it lacks —
-   * replacing an uncommitted conflicting suffix, which can never be committed since a different entry
-   * is committed at that index (§3.6) — and commits up to `commit` when its log holds (commit,
-   * commitTerm): by Log Matching (§3.5) its whole prefix is then the committed one. The leader and
+   * Take committed entries from any peer (not only the leader). A follower whose log holds (commit,
+   * commitTerm) commits up to it: by Log Matching (§3.5) its whole prefix is then the committed one.
+   * Otherwise it appends entries that start right after its own commit index — replacing an
+   * uncommitted conflicting suffix, which can never be committed since a different entry is committed
+   * at that index (§3.6); entries that start later are a gap (the check of an entry's predecessor,
+   * §3.5, is only possible against the committed prefix). The leader and
    * (pre-)candidates ignore it (the leader has every committed entry; a candidate keeps the log it
    * asked votes with). Returns whether the entries did not connect to this log (ask for earlier ones).
    */
   learn(l: Learned): { gap: boolean; ready: Ready } {
-    if (this.role !== "follower") return { gap: false, ready: this.ready() };
-    let gap = false;
-    const entries = l.entries.filter((e) => e.index > this.commit && e.index <= l.commit);
-    if (entries.length && entries[0].index > this.lastIndex() + 1) gap = true;
-    else if (entries.length) {
-      let firstNew = -1;
-      for (let i = 0; i < entries.length; i++) {
-        const t = this.termAt(entries[i].index);
-        if (t === null || t !== entries[i].term) {
-          firstNew = i;
-          break;
-        }
-      }
-      if (firstNew >= 0) {
-        const from0 = entries[firstNew].index;
-        this.log = this.log.filter((e) => e.index < from0);
-        const added = entries.slice(firstNew).map(cloneEntry);
-        this.log.push(...added);
-        this.queueAppend(from0, added);
-        this.config = this.latestConfig();
+    if (this.role !== "follower" || l.commit <= this.commit) return { gap: false, ready: this.ready() };
+    // Our log holds (commit, commitTerm): by Log Matching our prefix up to it is the committed one.
+    if (this.termAt(l.commit) === l.commitTerm) {
+      this.setCommit(l.commit);
+      return { gap: false, ready: this.ready() };
+    }
+    // Otherwise append, but only right after our own committed prefix (the one entry known to match
+    // the sender's: a committed entry is the same everywhere). Entries further on could not be checked
+    // against their predecessor (the §3.5 consistency check): a gap, ask for the earlier ones.
+    const entries = l.entries.filter((e) => e.index > this.commit);
+    if (!entries.length || entries[0].index !== this.commit + 1) return { gap: true, ready: this.ready() };
+    let firstNew = -1;
+    for (let i = 0; i < entries.length; i++) {
+      const t = this.termAt(entries[i].index);
+      if (t === null || t !== entries[i].term) {
+        firstNew = i;
+        break;
       }
     }
-    if (l.commit > this.commit) {
-      if (this.termAt(l.commit) === l.commitTerm) this.setCommit(l.commit);
-      else gap = true;
+    if (firstNew >= 0) {
+      const from0 = entries[firstNew].index;
+      this.log = this.log.filter((e) => e.index < from0);
+      const added = entries.slice(firstNew).map(cloneEntry);
+      this.log.push(...added);
+      this.queueAppend(from0, added);
+      this.config = this.latestConfig();
     }
-    return { gap, ready: this.ready() };
+    if (this.termAt(l.commit) !== l.commitTerm) return { gap: true, ready: this.ready() };
+    this.setCommit(l.commit);
+    return { gap: false, ready: this.ready() };
   }
 
   /** A snapshot from any peer (committed state at its index): as InstallSnapshot (§5.3), for followers. */
