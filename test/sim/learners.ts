@@ -54,10 +54,12 @@ export function writeCost(opts: {
   gapMs?: number;
   config?: SwarmConfigInput;
   settleMs?: number;
+  /** Message loss rate (default 0): lost pushes are repaired by pulls. */
+  loss?: number;
 }): WriteCostResult {
   const writes = opts.writes ?? 40;
   const gapMs = opts.gapMs ?? 20;
-  const sim = new Simulator(opts.seed, { delayMinMs: 1, delayMaxMs: 10 });
+  const sim = new Simulator(opts.seed, { delayMinMs: 1, delayMaxMs: 10, loss: opts.loss ?? 0 });
   sim.checkInvariants = opts.n <= 100;
   const ids = sim.createSwarm(opts.n, opts.config ?? {});
   sim.runFor(opts.settleMs ?? 30_000);
