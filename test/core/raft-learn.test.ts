@@ -2,6 +2,7 @@
 // that a leader configured with `replicateLearners: false` sends learners nothing.
 import { describe, expect, test } from "vitest";
 import { Raft, type Entry, type RaftPersisted, type Ready } from "../../src/core/raft/raft";
+import { validTreeMsg } from "../../src/core/raft/validate";
 import { Rng } from "../../src/core/rng";
 
 const CONFIG = { voters: ["a", "b", "c"], learners: ["l1", "l2"] };
@@ -102,4 +103,25 @@ describe("replicateLearners: false", () => {
       expect(hb.some((t) => t.startsWith("l"))).toBe(replicate);
     });
   }
+});
+
+describe("validTreeMsg", () => {
+  const ok = { type: "learn", root: "agent-1", term: 2, commit: 5, commitTerm: 2, entries: [e(4, 2), e(5, 2)] };
+  test("accepts well-formed pushes and pulls", () => {
+    expect(validTreeMsg(ok)).toBe(true);
+    expect(validTreeMsg({ ...ok, entries: [] })).toBe(true);
+    expect(validTreeMsg({ type: "pull", from: 1 })).toBe(true);
+  });
+  test.each([
+    ["entries not consecutive", { ...ok, entries: [e(3, 2), e(5, 2)] }],
+    ["entries past the commit index", { ...ok, commit: 4 }],
+    ["no root", { ...ok, root: 7 }],
+    ["negative term", { ...ok, term: -1 }],
+    ["a malformed entry", { ...ok, entries: [{ index: 0, term: 1, kind: "cmd" }] }],
+    ["a snapshot without meta", { ...ok, snapshot: { data: {} } }],
+    ["a pull from index 0", { type: "pull", from: 0 }],
+    ["an unknown type", { type: "push", from: 1 }],
+  ])("rejects %s", (_, m) => {
+    expect(validTreeMsg(m)).toBe(false);
+  });
 });
