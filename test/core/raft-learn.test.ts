@@ -125,3 +125,32 @@ describe("validTreeMsg", () => {
     expect(validTreeMsg(m)).toBe(false);
   });
 });
+
+describe("ReadIndex batching", () => {
+  test("reads that arrive while a confirmation round is in flight share the next round", () => {
+    const a = node("a", [], 0, 0, false);
+    a.campaign();
+    for (const v of ["b", "c"]) {
+      a.step(v, { type: "vote_resp", term: 1, pre: true, granted: true });
+      a.step(v, { type: "vote_resp", term: 1, pre: false, granted: true });
+    }
+    for (const v of ["b", "c"]) a.step(v, { type: "app_resp", term: 1, ok: true, index: 1, hint: 0, ctx: 0 });
+    a.ready();
+    const r1 = a.readIndex()!;
+    expect(r1.ready.messages.map((m) => m.to).sort()).toEqual(["b", "c"]);
+    // Three more reads while the first round is out: no messages now.
+    const later = [a.readIndex()!, a.readIndex()!, a.readIndex()!];
+    expect(later.flatMap((r) => r.ready.messages)).toEqual([]);
+    // b answers the first round: r1 is confirmed (a and b), and one round goes out for the three.
+    const x = a.step("b", { type: "app_resp", term: 1, ok: true, index: 1, hint: 0, ctx: r1.ctx });
+    expect(x.reads.map((r) => r.ctx)).toEqual([r1.ctx]);
+    const round = x.messages.filter((m) => m.msg.type === "app");
+    expect(round.map((m) => m.to).sort()).toEqual(["b", "c"]);
+    const ctx = (round[0].msg as { ctx: number }).ctx;
+    expect(ctx).toBe(later[2].ctx);
+    // A late answer to the first round confirms none of the later reads (they arrived after it was sent).
+    expect(a.step("c", { type: "app_resp", term: 1, ok: true, index: 1, hint: 0, ctx: r1.ctx }).reads).toEqual([]);
+    const y = a.step("c", { type: "app_resp", term: 1, ok: true, index: 1, hint: 0, ctx });
+    expect(y.reads.map((r) => r.ctx)).toEqual(later.map((r) => r.ctx));
+  });
+});

@@ -8,7 +8,7 @@
 //    depose a healthy leader and a leader cut off from a majority steps down;
 //  - log replication with the log-matching check and fast backtracking by conflicting term (§3.5);
 //  - commit only entries of the current term by counting replicas (§3.6.2), a no-op on election (§6.4);
-//  - ReadIndex for linearizable reads without writing to the log (§6.4);
+//  - ReadIndex for linearizable reads without writing to the log (§6.4), reads that arrive together confirmed by one round;
 //  - snapshots and InstallSnapshot (§5), so the log does not grow without bound;
 //  - single-server membership changes, one at a time, taking effect when appended (§4.1), and learners
 //    (non-voting members that follow the log, §4.2.1).
@@ -182,6 +182,9 @@ export class Raft {
   private readCtx = 0;
   private pendingReads = new Map<number, { index: number; acks: Set<string> }>();
   private waitingReads: number[] = [];
+  /** The read context of the leadership confirmation round in flight (0: none), and whether reads wait for the next. */
+  private readRound = 0;
+  private readQueued = false;
   private out: Ready = emptyReady();
   private hardDirty = false;
 
@@ -552,6 +555,8 @@ export class Raft {
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
     this.progress = new Map();
+    this.readRound = 0;
+    this.readQueued = false;
     for (const p of this.replicas()) {
       if (p !== this.id) this.progress.set(p, { match: 0, next: this.lastIndex() + 1, inflight: false, active: true, sentCommit: 0 });
     }
@@ -713,13 +718,31 @@ export class Raft {
   private startRead(ctx: number): void {
     this.pendingReads.set(ctx, { index: this.commit, acks: new Set([this.id]) });
     if (this.readQuorum(ctx)) return;
-    for (const id of this.progress.keys()) this.sendAppend(id, ctx);
+    // Batch reads that arrive together (etcd does the same): while a confirmation round is in flight,
+    // a new read waits for the next round, which confirms every read that arrived meanwhile at once.
+    // It cannot use the round in flight: that round was sent before the read arrived (§6.4 needs the
+    // leadership confirmed after the read index was recorded).
+    if (this.readRound > 0) {
+      this.readQueued = true;
+      return;
+    }
+    this.sendReadRound();
+  }
+
+  private sendReadRound(): void {
+    this.readRound = Math.max(...this.pendingReads.keys());
+    this.readQueued = false;
+    for (const id of this.progress.keys()) this.sendAppend(id, this.readRound);
   }
 
   private ackRead(from: string, ctx: number): void {
     // A heartbeat answer with context c confirms every read with context ≤ c (they were sent earlier).
     for (const [c, r] of this.pendingReads) if (c <= ctx) r.acks.add(from);
     for (const c of Array.from(this.pendingReads.keys()).sort((a, b) => a - b)) this.readQuorum(c);
+    if (this.readRound > 0 && !this.pendingReads.has(this.readRound)) {
+      this.readRound = 0;
+      if (this.readQueued && this.pendingReads.size > 0) this.sendReadRound();
+    }
   }
 
   private readQuorum(ctx: number): boolean {
@@ -740,6 +763,8 @@ export class Raft {
     for (const ctx of this.waitingReads) this.out.droppedReads.push(ctx);
     this.pendingReads.clear();
     this.waitingReads = [];
+    this.readRound = 0;
+    this.readQueued = false;
   }
 
   // ---- follower -----------------------------------------------------------------------------
