@@ -15,7 +15,7 @@ const run = (cmd, argv, opts = {}) => {
 const bundle = (entry, out) =>
   run("esbuild", [entry, "--bundle", "--platform=node", "--format=esm", "--target=node22", `--outfile=${out}`, "--log-level=warning"]);
 
-const SIM = ["write-cost", "sim-scale", "gossip-dissemination", "failure-detection", "cost", "raft-election", "raft-safety", "partitions", "voter-placement"];
+const SIM = ["write-cost", "sim-scale", "gossip-dissemination", "failure-detection", "cost", "raft-election", "raft-safety", "partitions", "voter-placement", "pbft", "vote-gossip"];
 const WORKERD = ["write-scale", "first-write", "failover", "cadence", "idle-cost"];
 const wants = (names) => !only || names.some((n) => n.includes(only));
 
@@ -26,6 +26,10 @@ if (wants(SIM)) {
 if (wants(WORKERD)) {
   bundle("bench/workerd.ts", ".wrangler/bench/workerd.mjs");
   run("node", [".wrangler/bench/workerd.mjs", ...args]);
+}
+if (wants(["decisions"])) {
+  bundle("bench/decisions.ts", ".wrangler/bench/decisions.mjs");
+  run("node", [".wrangler/bench/decisions.mjs", ...args]);
 }
 if (!wants(["replicated-writes"])) process.exit(0);
 if (!json) console.error("▶ replicated-writes (workerd)");

@@ -1,6 +1,8 @@
 // `npm run bench`: the long, full-size measurements behind the README's benchmark table.
 // Every ratio is against a bound or a baseline computed in the same run. `--json` prints one JSON line
 // per metric: {"bench","metric","value","bound","ratio"}. `--only <substring>` runs matching benches.
+import { pbftBench } from "../test/core/pbft-bench";
+import { voteBenchRows } from "../test/core/vote-bench";
 import { placementBench } from "../test/core/partition-bench";
 import { faultStep, RaftHarness } from "../test/core/raft-harness";
 import { writeCost } from "../test/sim/learners";
@@ -169,6 +171,18 @@ await bench("write-cost", () => {
   // stayed ahead for a SWIM round (failure.heartbeatMs, 3 s at the defaults).
   const lossy = writeCost({ n: 300, seed: 14_301, writes: 40, loss: 0.01 });
   record("write-cost", "N=300, 1% loss: learner staleness p99 ms", lossy.staleness.p99, null, `p50 ${lossy.staleness.p50}, max ${lossy.staleness.max}, ${lossy.staleness.missing} (entry, learner) pairs never applied in the window; leader calls per write ${lossy.leader.peerCalls.toFixed(2)}`);
+});
+
+await bench("pbft", () => {
+  // The PBFT core under its seeded fault harness (lying replicas, loss, partitions, crashes, view
+  // changes): safety checked every step; then message counts and delays next to the paper's.
+  const cpuMs = () => process.cpuUsage().user / 1000;
+  const { rows: pr } = pbftBench({ seeds: Number(process.env.PBFT_SEEDS ?? 1000), now: cpuMs });
+  for (const r of pr) record("pbft", r.metric, r.value, r.bound, r.note);
+});
+
+await bench("vote-gossip", () => {
+  for (const r of voteBenchRows({ seeds: Number(process.env.VOTE_SEEDS ?? 1000) })) record(r.bench, r.metric, r.value, r.bound, r.note);
 });
 
 if (!json) {

@@ -40,14 +40,24 @@ export interface ChaosState {
   groups: string[][] | null;
   /** Probability of dropping each outgoing envelope. */
   dropRate: number;
+  /** A byzantine agent: how it misbehaves in the signed protocols (null: it does not). */
+  byzantine?: ByzantineBehavior | null;
 }
+
+/**
+ * forge: signs its messages with a wrong key (everyone must reject them); equivocate: as a PBFT replica,
+ * tells half the replicas something other than the other half (conflicting pre-prepares, prepares,
+ * commits); silent: sends nothing in the signed protocols (a silent replica, or a silent primary).
+ */
+export type ByzantineBehavior = "forge" | "equivocate" | "silent";
 
 export type ChaosCommand =
   | { action: "crash" }
   | { action: "restart" }
   | { action: "partition"; groups: string[][] }
   | { action: "heal" }
-  | { action: "drop"; rate: number };
+  | { action: "drop"; rate: number }
+  | { action: "byzantine"; behavior: ByzantineBehavior | null };
 
 export interface MemberView {
   agentId: string;
@@ -64,6 +74,8 @@ export interface AgentStats {
   /** Peer calls by module and message type (`membership.ping`, `raft.app`, …). */
   callsByType: Record<string, number>;
   peerCallFailures: number;
+  /** Envelopes dropped because a signature did not check out against the signer's pinned key. */
+  forgedDropped: number;
   rowsWritten: number;
   chaosDropped: number;
   since: number;

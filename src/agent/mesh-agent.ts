@@ -10,13 +10,16 @@ import type {
 } from "../contract";
 import type { AgentId } from "../core/ids";
 import type { Modules } from "../core/modules";
-import { INBOX_PREFIX, inboxCursor, inboxKey, type InboxEntry } from "../core/messages/log";
+import type { ProposeResult, VoteResult } from "../core/proposals/module";
+import type { ProposalInput, VoteValue } from "../core/vote/tally";
 import { Node } from "../core/node";
-import { describeReach } from "../core/partition/module";
+import type { Envelope } from "../core/protocol";
+import type { StoredKey } from "./keys";
 import { Rng } from "../core/rng";
 import type { Env } from "../env";
+import { detectorView, healthCheck, inboxPage, probeNow } from "./ops";
 import { listMemory, readMemory, writeMemory } from "./replicated";
-import { cut as cutLink, NO_CHAOS, Shell, TIMEOUT } from "./shell";
+import { cut as cutLink, NO_CHAOS, Shell } from "./shell";
 import { RowStore } from "./store";
 
 function seedFromCrypto(): number {
@@ -48,6 +51,9 @@ export class MeshAgent extends DurableObject<Env> {
       if (s.node.meta.swarm !== p.swarm || s.node.meta.self !== p.self) throw new Error("identity mismatch");
       return { created: false, view: this.viewSync() };
     }
+    // This agent's identity: a key pair made now; the private key stays in this object's storage.
+    const key = await s.keys.generate();
+    s.store.apply([{ mod: "shell", op: { op: "put", key: "signingKey", value: key } }]);
     const { node, effects } = Node.create({
       swarm: p.swarm, self: p.self as AgentId, config: p.config, caps: p.caps, slots: p.slots, roster: p.roster, seeds: p.seeds,
       now: Date.now(), rng: s.rng.fork(),
@@ -56,6 +62,7 @@ export class MeshAgent extends DurableObject<Env> {
     this.setChaos({ ...NO_CHAOS });
     // Wait for the join round (seeds answer inline with their membership) so the reply lists peers.
     await s.commitAndSend(effects);
+    await this.pinKey();
     return { created: true, view: this.viewSync() };
   }
 
@@ -69,12 +76,18 @@ export class MeshAgent extends DurableObject<Env> {
       s.stats.chaosDropped++;
       return [];
     }
+    if (!(await s.incoming(raw)) || !s.node) return [];
     const effects = s.node.receive(raw, Date.now());
     const inline = effects.send.filter((e) => e.to === from);
     effects.send = effects.send.filter((e) => e.to !== from);
     s.commit(effects);
     await s.arm();
-    return inline;
+    const out: Envelope[] = [];
+    for (const e of inline) {
+      const signed = await s.outgoing(e);
+      if (signed) out.push(signed);
+    }
+    return out;
   }
 
   async view(): Promise<AgentView | Refusal> {
@@ -83,7 +96,7 @@ export class MeshAgent extends DurableObject<Env> {
 
   async brief(): Promise<AgentBrief | Refusal> {
     const node = this.shell.node;
-    return this.refusal() ?? { agentId: this.shell.self, state: node!.meta.state, mode: node!.mode(), reach: this.reach() };
+    return this.refusal() ?? { agentId: this.shell.self, state: node!.meta.state, mode: node!.mode(), reach: this.shell.reach() };
   }
 
   async leave(): Promise<AgentView | Refusal> {
@@ -123,23 +136,14 @@ export class MeshAgent extends DurableObject<Env> {
       await s.arm();
     } else if (cmd.action === "partition") this.setChaos({ ...c, groups: cmd.groups });
     else if (cmd.action === "heal") this.setChaos({ ...c, groups: null, dropRate: 0 });
+    else if (cmd.action === "byzantine") this.setChaos({ ...c, byzantine: cmd.behavior });
     else this.setChaos({ ...c, dropRate: cmd.rate });
     return { agentId: s.node?.meta.self ?? null, chaos: s.chaos };
   }
 
   /** Cron health check: is this agent answering, is its alarm armed? Re-arms a stalled alarm. */
   async health(): Promise<HealthReport | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const node = this.shell.node!;
-    const alarmAt = await this.ctx.storage.getAlarm();
-    const deadline = node.nextDeadline();
-    const stalled = deadline !== null && (alarmAt === null || alarmAt < Date.now() - 2 * node.meta.config.gossip.intervalMs - 1000);
-    if (stalled) {
-      this.shell.forgetAlarm();
-      await this.shell.arm();
-    }
-    return { agentId: node.meta.self, state: node.meta.state, alarmAt, deadline, stalled, rearmed: stalled };
+    return this.refusal() ?? healthCheck(this.shell, this.ctx.storage);
   }
 
   /** A message enters the mesh through this agent: numbered, stored, flooded; then acknowledged. */
@@ -147,47 +151,25 @@ export class MeshAgent extends DurableObject<Env> {
     const refused = this.refusal() ?? (this.shell.node!.meta.state !== "active" ? ({ refused: "agent_unavailable" } as const) : null);
     if (refused) return refused;
     // A message is a write: a read-only side takes none (its flood could not reach the other side anyway).
-    if (this.shell.node!.mode() === "read-only") return { refused: "read_only", message: this.reach() ?? undefined };
+    const ro = this.readOnly();
+    if (ro) return ro;
     const m = await this.command((mods) => mods.messages.post(from, to, body));
     const live = this.shell.node!.mods.membership.liveIds();
     return { messageId: `${m.stream}#${m.seq}`, recipients: to === "all" ? live.filter((id) => id !== from) : [to] };
   }
 
   async inbox(after: number, limit: number): Promise<InboxPage | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const rows = this.shell.store.scan("messages", INBOX_PREFIX, after > 0 ? inboxKey(after) : null, limit);
-    const messages = rows.map(([k, v]) => ({ cursor: inboxCursor(k), ...(v as InboxEntry) }));
-    const last = messages.at(-1);
-    return { messages, next: last ? String(last.cursor) : after > 0 ? String(after) : null };
+    return this.refusal() ?? inboxPage(this.shell, after, limit);
   }
 
   /** This agent's failure-detector view of `target` (fault-tolerance `heartbeat_monitor`). */
-  async detectorView(target: string, probe: string | null = null): Promise<DetectorView | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const mm = this.shell.node!.mods.membership;
-    const m = mm.member(target);
-    return {
-      monitor: this.shell.self, known: !!m, status: m?.status ?? null, incarnation: m?.inc ?? null,
-      lastHeardAt: mm.lastHeardAt(target) ?? null, suspicion: mm.suspicion(target),
-      confirmedBy: m && (m.status === "suspect" || m.status === "dead") ? (m.by ?? []) : [], isMonitor: mm.peers().includes(target),
-      probe,
-    };
+  async detectorView(target: string): Promise<DetectorView | Refusal> {
+    return this.refusal() ?? detectorView(this.shell, target, null);
   }
 
   /** Probe `target` now, out of turn, wait for the probe's outcome, and report (`failover_recovery`). */
   async probeNow(target: string): Promise<DetectorView | Refusal> {
-    const refused = this.refusal();
-    if (refused) return refused;
-    const s = this.shell;
-    const { result: started, effects } = s.exec((m) => m.membership.probeNow(target));
-    const mm = s.node!.mods.membership;
-    // Direct probe, then indirect probes: 3 probe timeouts, plus one of grace for a late alarm.
-    const outcome = started ? s.wait<string>("membership", `probe:${target}`, Date.now() + 4 * mm.probeTimeoutMs + 1000) : null;
-    await s.commitAndSend(effects);
-    const r = await outcome;
-    return this.detectorView(target, r === TIMEOUT || r === null ? null : r);
+    return this.refusal() ?? probeNow(this.shell, target);
   }
 
   async memWrite(op: MemoryOp, hops = 0, deadline?: number): Promise<MemoryReply | Refusal> {
@@ -205,6 +187,28 @@ export class MeshAgent extends DurableObject<Env> {
   /** The full membership records (for topology repair's anti-entropy). */
   async membershipRecords(): Promise<Member[] | Refusal> {
     return this.refusal() ?? this.shell.node!.mods.membership.all();
+  }
+
+  /** A proposal made at this agent (`daa_consensus`); refused on a read-only side. */
+  async propose(input: ProposalInput & { proposalId: string }): Promise<ProposeResult | Refusal> {
+    return this.refusal() ?? this.readOnly() ?? this.command((m) => m.proposals.propose(input));
+  }
+
+  /** This agent's own vote (only it can sign it); refused on a read-only side. */
+  async vote(proposalId: string, vote: VoteValue): Promise<VoteResult | Refusal> {
+    return this.refusal() ?? this.readOnly() ?? this.command((m) => m.proposals.vote(proposalId, vote));
+  }
+
+  /** A proposal's outcome as this agent knows it (null: unknown here), and whether it is a PBFT replica. */
+  async proposal(proposalId: string): Promise<{ outcome: ReturnType<Modules["proposals"]["get"]>; replica: boolean; replicas: string[] } | Refusal> {
+    const r = this.refusal();
+    if (r) return r;
+    const p = this.shell.node!.mods.proposals;
+    return { outcome: p.get(proposalId), replica: p.isReplica(), replicas: p.replicaSet() };
+  }
+
+  async proposalList(): Promise<ReturnType<Modules["proposals"]["list"]> | Refusal> {
+    return this.refusal() ?? this.shell.node!.mods.proposals.list();
   }
 
   /** Billing counters (answered even while crashed: a crashed agent's counters must stand still). */
@@ -231,20 +235,29 @@ export class MeshAgent extends DurableObject<Env> {
     if (!r) return;
     s.node = r.node;
     s.commit(r.effects);
-    this.ctx.waitUntil(s.arm());
+    this.ctx.waitUntil(this.loadKey().then(() => s.arm()));
+  }
+
+  /** The stored key pair back in memory (after an eviction or a restart); its public key pinned if not yet. */
+  private async loadKey(): Promise<void> {
+    const s = this.shell;
+    const k = s.store.get<StoredKey>("shell", "signingKey");
+    if (!k) return;
+    await s.keys.load(k);
+    await this.pinKey();
+  }
+
+  /** Ask the log to pin this agent's public key (the core retries until the log shows it pinned). */
+  private async pinKey(): Promise<void> {
+    const s = this.shell;
+    const key = s.keys.publicKey;
+    if (!s.node || !key || s.chaos.crashed) return;
+    await s.commitAndSend(s.exec((m) => m.proposals.pinKey(key)).effects);
   }
 
   private setChaos(c: ChaosState): void {
     this.shell.chaos = c;
     this.shell.store.apply([{ mod: "shell", op: { op: "put", key: "chaos", value: c } }]);
-  }
-
-  /** What this side of a partition reaches, when it is read-only (null when it may write). */
-  private reach(): string | null {
-    const node = this.shell.node;
-    if (!node || node.mode() !== "read-only") return null;
-    const s = node.mods.partition.status();
-    return s ? describeReach(s) : "this side cannot reach a quorum of the swarm";
   }
 
   /** Why this agent cannot answer, if it cannot (RPC returns it rather than throwing). */
@@ -254,24 +267,21 @@ export class MeshAgent extends DurableObject<Env> {
     return null;
   }
 
+  /** A write entering a read-only side is refused at once, naming what the side reaches. */
+  private readOnly(): Refusal | null {
+    const reach = this.shell.reach();
+    return reach === null ? null : { refused: "read_only", message: reach };
+  }
+
   private cut(other: string): boolean {
     return this.shell.node ? cutLink(this.shell.chaos, this.shell.self, other) : false;
   }
 
   private viewSync(): AgentView {
-    const s = this.shell;
-    const node = s.node!;
-    return {
-      ...(node.view() as Omit<AgentView, "queue" | "config" | "chaos" | "stats">),
-      queue: 0,
-      config: node.meta.config,
-      chaos: s.chaos,
-      stats: this.stats(),
-    };
+    return this.shell.view();
   }
 
   private stats(): AgentStats {
-    const s = this.shell;
-    return { ...s.stats, rowsWritten: s.store.rowsWritten, core: s.node?.counters() ?? {} };
+    return this.shell.agentStats();
   }
 }

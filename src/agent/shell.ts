@@ -3,18 +3,22 @@
 // requests, (4) send its envelopes — persist-before-send — and keep one alarm at the node's earliest
 // deadline. Peer calls go out here too, with chaos applied (cuts, drops) and each call's outcome fed
 // back to the node (the request path is a failure detector).
-import { agentObjectName, type ChaosState } from "../contract";
+import { agentObjectName, type AgentStats, type AgentView, type ChaosState } from "../contract";
+import { describeReach } from "../core/partition/module";
 import type { Modules } from "../core/modules";
 import type { Node } from "../core/node";
 import type { Effects, Envelope, LogEvent } from "../core/protocol";
 import type { Rng } from "../core/rng";
 import type { Env } from "../env";
+import { NULL_DIGEST } from "../core/pbft/viewchange";
+import { KeyRing } from "./keys";
 import type { RowStore } from "./store";
 import { TIMEOUT, Waiters } from "./waiters";
 
 export const NO_CHAOS: ChaosState = { crashed: false, groups: null, dropRate: 0 };
 
 export interface ShellStats {
+  forgedDropped: number;
   alarms: number;
   peerCalls: number;
   /** Peer calls by module and message type (`membership.ping`, `raft.app`, …): where the bill goes. */
@@ -39,7 +43,8 @@ export class Shell {
   node: Node | null = null;
   chaos: ChaosState = { ...NO_CHAOS };
   readonly waiters = new Waiters();
-  readonly stats: ShellStats = { alarms: 0, peerCalls: 0, callsByType: {}, peerCallFailures: 0, chaosDropped: 0, since: Date.now() };
+  readonly stats: ShellStats = { alarms: 0, peerCalls: 0, callsByType: {}, peerCallFailures: 0, chaosDropped: 0, forgedDropped: 0, since: Date.now() };
+  readonly keys = new KeyRing();
   private scheduledAlarm: number | null = null;
 
   constructor(
@@ -91,14 +96,16 @@ export class Shell {
     await Promise.all(sends.map((e) => this.sendOne(e)));
   }
 
-  private async sendOne(e: Envelope): Promise<void> {
+  private async sendOne(e0: Envelope): Promise<void> {
     if (this.chaos.crashed || !this.node) return;
-    if (cut(this.chaos, this.self, e.to) || (this.chaos.dropRate > 0 && this.rng.chance(this.chaos.dropRate))) {
+    if (cut(this.chaos, this.self, e0.to) || (this.chaos.dropRate > 0 && this.rng.chance(this.chaos.dropRate))) {
       this.stats.chaosDropped++;
       return;
     }
+    const e = await this.outgoing(e0);
+    if (!e) return;
     this.stats.peerCalls++;
-    const kind = `${e.mod}.${e.mod === "raft" ? (e.msg as { type: string }).type : e.type}`;
+    const kind = `${e.mod}.${(e.msg as { type?: string } | undefined)?.type ?? e.type}`;
     this.stats.callsByType[kind] = (this.stats.callsByType[kind] ?? 0) + 1;
     const t0 = Date.now();
     let replies: unknown[] | null = null;
@@ -110,8 +117,34 @@ export class Shell {
     this.report(e.to, e.mod, e.type, replies !== null, Date.now() - t0);
     for (const r of replies ?? []) {
       if (!this.node || this.chaos.crashed) return;
+      if (!(await this.incoming(r))) continue;
       this.commit(this.node.receive(r, Date.now()));
     }
+  }
+
+  /**
+   * An envelope on its way out: signed where its module signs (by this agent's key), or — for a byzantine
+   * agent under chaos — misbehaving as told (null: not sent).
+   */
+  async outgoing(e: Envelope): Promise<Envelope | null> {
+    const d = this.node?.signingFor(e.mod);
+    if (!d) return e;
+    const b = this.chaos.byzantine ?? null;
+    if (b === "silent") return null;
+    if (b === "equivocate") e = equivocate(e, this.self);
+    return this.keys.signOutgoing(d, e, b === "forge");
+  }
+
+  /** An envelope coming in: every signature it carries must check out against the pinned keys. */
+  async incoming(raw: unknown): Promise<boolean> {
+    const env = raw as Envelope;
+    const d = env && typeof env === "object" && typeof env.mod === "string" ? this.node?.signingFor(env.mod) : undefined;
+    if (!d || !this.node) return true;
+    if (this.node.receiveCheck(raw) !== null) return true; // malformed: the node drops and counts it
+    const node = this.node;
+    const ok = await this.keys.verifyIncoming(d, env, (a) => node.mods.proposals.pinnedKey(a));
+    if (!ok) this.stats.forgedDropped++;
+    return ok;
   }
 
   /** Feed a peer call's outcome to the node. */
@@ -152,6 +185,24 @@ export class Shell {
     }
   }
 
+  /** What this side of a partition reaches, when it is read-only (null when it may write). */
+  reach(): string | null {
+    const node = this.node;
+    if (!node || node.mode() !== "read-only") return null;
+    const s = node.mods.partition.status();
+    return s ? describeReach(s) : "this side cannot reach a quorum of the swarm";
+  }
+
+  /** The agent's view (`GET …/agents/:id`): the node's, plus what only the shell knows. */
+  view(): AgentView {
+    const node = this.node!;
+    return { ...(node.view() as Omit<AgentView, "queue" | "config" | "chaos" | "stats">), queue: 0, config: node.meta.config, chaos: this.chaos, stats: this.agentStats() };
+  }
+
+  agentStats(): AgentStats {
+    return { ...this.stats, rowsWritten: this.store.rowsWritten, core: this.node?.counters() ?? {} };
+  }
+
   /** The memory is lost with a crash (storage is kept): every waiting request ends. */
   crash(): void {
     this.node = null;
@@ -173,3 +224,17 @@ export class Shell {
 }
 
 export { TIMEOUT };
+
+/**
+ * Chaos: a byzantine PBFT replica that equivocates — recipients in one half (by a hash of their id) get a
+ * different digest (a null batch for a pre-prepare) than the other half, each validly signed by this agent.
+ */
+function equivocate(e: Envelope, self: string): Envelope {
+  const msg = e.msg as { type?: string; digest?: string; batch?: unknown[]; replica?: string } | undefined;
+  if (!msg || msg.replica !== self || !["pre-prepare", "prepare", "commit"].includes(msg.type ?? "")) return e;
+  let h = 0;
+  for (const c of e.to) h = (h * 31 + c.charCodeAt(0)) | 0;
+  if ((h & 1) === 0) return e;
+  const lie = msg.type === "pre-prepare" ? { ...msg, batch: [], digest: NULL_DIGEST } : { ...msg, digest: NULL_DIGEST };
+  return { ...e, msg: lie };
+}

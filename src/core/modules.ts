@@ -6,15 +6,23 @@ import { Membership } from "./membership/swim";
 import { KvStore } from "./memory/kv";
 import { Messages } from "./messages/log";
 import { Partition } from "./partition/module";
+import { ProposalBook } from "./proposals/book";
+import { KeyBook } from "./proposals/keys";
+import { Proposals } from "./proposals/module";
 import type { Context } from "./protocol";
 import { ReplicatedLog } from "./raft/module";
 
 export function buildModules(ctx: (mod: string) => Context) {
+  // Proposals decided on the log and by PBFT share one state machine's code (two instances).
+  const onLog = new ProposalBook("proposals");
+  const byPbft = new ProposalBook("pbft");
+  const keys = new KeyBook();
   return {
-    raft: new ReplicatedLog(ctx("raft"), [new KvStore()]),
+    raft: new ReplicatedLog(ctx("raft"), [new KvStore(), onLog, keys]),
     membership: new Membership(ctx("membership")),
     messages: new Messages(ctx("messages")),
     partition: new Partition(ctx("partition")),
+    proposals: new Proposals(ctx("proposals"), onLog, byPbft, keys),
     health: new Health(ctx("health")),
   };
 }

@@ -11,7 +11,7 @@ import type { AgentId } from "./ids";
 import { buildModules, type Modules } from "./modules";
 import {
   emptyEffects, WIRE_VERSION, type CallResult, type Context, type Effects, type Envelope, type InitOptions, type LogEvent,
-  type MemberChange, type Module, type Persisted, type PiggybackDelegate, type StoreOp, type SyncDelegate,
+  type MemberChange, type Module, type Persisted, type PiggybackDelegate, type SigningDelegate, type StoreOp, type SyncDelegate,
 } from "./protocol";
 import type { Rng } from "./rng";
 
@@ -85,8 +85,6 @@ export class Node {
     return { node, effects: node.flush() };
   }
 
-  // ---- inputs -------------------------------------------------------------------------------
-
   /** The alarm fired. Idempotent: only what is due runs; an early call does nothing. */
   tick(now: number): Effects {
     this.now = now;
@@ -102,19 +100,22 @@ export class Node {
     return this.flush();
   }
 
+  /** Why an envelope is malformed (null: well formed) — what `receive` would drop it for. */
+  receiveCheck = (raw: unknown): string | null => this.check(raw).reason;
+  private check(raw: unknown): { env: Envelope | null; mod: Module | undefined; reason: string | null } {
+    const env = parseEnvelope(raw);
+    if (typeof env === "string") return { env: null, mod: undefined, reason: env };
+    const mod = this.byName.get(env.mod);
+    return { env, mod, reason: mod ? mod.validate(env) : `unknown module ${env.mod}` };
+  }
+
   /** A peer envelope arrived (unvalidated input from the network). */
   receive(raw: unknown, now: number): Effects {
     this.now = now;
-    const env = parseEnvelope(raw);
-    const mod = typeof env === "string" ? undefined : this.byName.get(env.mod);
-    const reason = typeof env === "string" ? env : !mod ? `unknown module ${env.mod}` : mod.validate(env);
-    if (reason !== null || typeof env === "string" || !mod) {
+    const { env, mod, reason } = this.check(raw);
+    if (reason !== null || !env || !mod || env.swarm !== this.meta.swarm || env.to !== this.meta.self) {
       this.stats.invalidDropped++;
-      this.log("debug", NODE_MOD, "dropped_invalid", { reason });
-      return this.flush();
-    }
-    if (env.swarm !== this.meta.swarm || env.to !== this.meta.self) {
-      this.stats.invalidDropped++;
+      if (reason !== null) this.log("debug", NODE_MOD, "dropped_invalid", { reason });
       return this.flush();
     }
     if (this.meta.state === "shutdown") return this.flush();
@@ -139,9 +140,7 @@ export class Node {
   }
 
   /** A request waits until `at` at most: the alarm fires then and answers `node/deadline`. */
-  waitUntil(at: number): void {
-    this.requestDeadlines.push(at);
-  }
+  waitUntil = (at: number): void => void this.requestDeadlines.push(at);
 
   /** Graceful leave: every module says goodbye, then the agent stops ticking. */
   leave(now: number): Effects {
@@ -175,6 +174,9 @@ export class Node {
     return d;
   }
 
+  /** The signing delegate of a module whose envelopes carry signatures (the shell signs and checks). */
+  signingFor = (mod: string): SigningDelegate | undefined => this.byName.get(mod)?.signing;
+
   /** The agent's own view (`GET …/agents/:id`): each module contributes its part. */
   view(): Record<string, unknown> {
     const out: Record<string, unknown> = { agentId: this.meta.self, swarmId: this.meta.swarm, state: this.meta.state, mode: this.mode() };
@@ -190,7 +192,6 @@ export class Node {
 
   /** Each module's context. Its random stream is forked from the agent's on first use (modules that never draw cost none). */
   private context(mod: string, root: Rng): Context {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const node = this;
     let rng: Rng | null = null;
     return {

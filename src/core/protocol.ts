@@ -121,6 +121,23 @@ export interface PiggybackDelegate {
   valid(x: unknown): boolean;
 }
 
+/** An item of an outgoing envelope this agent signs: the bytes, and where the signature goes. */
+export interface ToSign {
+  payload: string;
+  set(sig: string): void;
+}
+
+/**
+ * What the shell asks a module whose envelopes carry signatures (crypto/canonical.ts): the core never
+ * signs or verifies (WebCrypto is asynchronous; the core is pure and synchronous).
+ */
+export interface SigningDelegate {
+  /** The envelope to send (possibly a copy) and the items in it that this agent must sign. */
+  outgoing(env: Envelope): { env: Envelope; items: ToSign[] };
+  /** Every signed part of an incoming envelope: all must verify against the signers' pinned keys. */
+  incoming(env: Envelope): import("./crypto/canonical").SignedPart[];
+}
+
 /** How the platform treats this agent lately (Lifeguard's local health): p99s of the latest samples. */
 export interface PlatformHealth {
   /** How late alarms fired against the deadline asked for. */
@@ -217,6 +234,7 @@ export interface Module {
   onLeave?(): void;
   readonly sync?: SyncDelegate;
   readonly piggyback?: PiggybackDelegate;
+  readonly signing?: SigningDelegate;
   /** Counters for stats and metrics. */
   counters?(): Record<string, number>;
   /** This module's part of the agent's view (`GET …/agents/:id`). */

@@ -12,6 +12,7 @@ import { getInbox, postMessage } from "./messages";
 import { faultTolerance } from "./fault";
 import { deleteMemory, getMemory, listMemory, putMemory } from "./memory";
 import { guardMcp, serveMcp } from "./mcp";
+import { castVote, createProposal, getProposal, listProposals } from "./proposals";
 import { VERSION } from "./version";
 
 export { VERSION };
@@ -31,6 +32,9 @@ const ROUTES: Array<[string, Partial<Record<"GET" | "POST" | "PUT" | "DELETE", H
   ["/v1/swarms/:swarmId/memory/:namespace", { GET: listMemory }],
   ["/v1/swarms/:swarmId/memory/:namespace/:key", { GET: getMemory, PUT: putMemory, DELETE: deleteMemory }],
   ["/v1/swarms/:swarmId/agents/:agentId/inbox", { GET: getInbox }],
+  ["/v1/swarms/:swarmId/proposals", { GET: listProposals, POST: createProposal }],
+  ["/v1/swarms/:swarmId/proposals/:proposalId", { GET: getProposal }],
+  ["/v1/swarms/:swarmId/proposals/:proposalId/votes", { POST: castVote }],
 ];
 
 async function authenticate(req: IRequest, env: Env): Promise<void> {

@@ -63,7 +63,27 @@ export const Chaos = z.discriminatedUnion("action", [
     rate: z.number().min(0).max(1),
     agents: z.array(Id).min(1).max(LIMITS.maxAgents).optional(),
   }),
+  z.strictObject({
+    action: z.literal("byzantine"),
+    agents: z.array(Id).min(1).max(LIMITS.maxAgents),
+    behavior: z.enum(["forge", "equivocate", "silent", "none"]),
+  }),
 ]);
+
+export const CreateProposal = z.strictObject({
+  proposalId: Id.optional().describe("The proposal's id (default: generated)."),
+  proposal: z.record(z.string(), z.unknown()).describe('What is proposed, a JSON object, e.g. {"coordination_protocol": "gossip", "consensus_threshold": 0.67} or {"task_assignment": "auth-service", "assigned_to": "agent-3"}.'),
+  protocol: z.enum(["raft", "pbft", "gossip"]).optional().describe("How the swarm decides: gossip (default; leaderless), raft (on the replicated log), pbft (tolerates f < n/3 lying voters; signed)."),
+  agents: z.union([z.literal("all"), z.array(Id).min(1).max(LIMITS.maxAgents)]).optional().describe('Who votes: "all" (default: the live members; under pbft the replicas) or a list of agent ids.'),
+  threshold: z.number().gt(0.5).max(1).optional().describe("Approved when approvals ≥ threshold × eligible (default: the swarm's consensus.threshold, 0.67)."),
+  timeoutMs: z.int().min(20).max(3_600_000).optional().describe("Expires (if still pending) this long after creation (default 30000)."),
+  voting: z.enum(["auto", "manual"]).optional().describe("auto (default): every eligible agent validates the proposal and votes itself; manual: only votes cast through the votes endpoint count."),
+});
+
+export const CastVote = z.strictObject({
+  agentId: Id.describe("The voting agent (it signs its own vote)."),
+  vote: z.enum(["approve", "reject"]).describe("approve or reject."),
+});
 
 export const PostMessage = z.strictObject({
   from: Id.describe('The sender: an agent id of this swarm, or a label for a sender outside the mesh such as "mesh-coordinator".'),

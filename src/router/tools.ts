@@ -7,10 +7,11 @@ import { z } from "zod";
 import type { Env } from "../env";
 import { MAX_BODY_DEPTH, depthExceeds } from "./body";
 import { ApiError } from "./errors";
-import { CreateSwarm, FaultTolerance, Id, KEY_PATTERN, MAX_TTL_SECONDS, PostMessage, SpawnAgent } from "./schemas";
+import { CreateProposal, CreateSwarm, FaultTolerance, Id, KEY_PATTERN, MAX_TTL_SECONDS, PostMessage, SpawnAgent } from "./schemas";
 import * as fault from "./services/fault";
 import * as memory from "./services/memory";
 import * as messages from "./services/messages";
+import * as proposals from "./services/proposals";
 import * as swarms from "./services/swarms";
 import { DEFAULT_CONFIG } from "../core/config";
 
@@ -275,9 +276,67 @@ const agentInbox = tool({
   },
 });
 
+const PROPOSAL_EXAMPLE = '{"coordination_protocol":"gossip","consensus_threshold":0.67}';
+
+const daaConsensus = tool({
+  name: "daa_consensus",
+  title: "Propose, vote, or read a decision",
+  description:
+    "Decide together. Three forms (the seed's): to PROPOSE pass proposal (a JSON object or a string holding one, e.g. " + PROPOSAL_EXAMPLE + ") " +
+    'and agents ("all" or agent ids); protocol is gossip (default, leaderless), raft (on the replicated log) or pbft (signed; tolerates f < n/3 lying voters); ' +
+    "with voting auto (default) every eligible agent validates the proposal and votes itself. Returns {proposalId, status: pending}. " +
+    'To VOTE pass vote (approve|reject), proposal_id and the voting agent as agentId (or agents: "<agentId>"; "current" needs agentId): ' +
+    "one vote per agent, a second different vote is a conflict. To READ a decision pass proposal_id alone: {status: pending|approved|rejected|expired, votes, participation, decisionLatencyMs}. " +
+    `swarmId defaults to ${DEFAULT_SWARM}.`,
+  inputSchema: z
+    .strictObject({
+      swarmId: SwarmRef,
+      proposal: z.union([z.record(z.string(), z.unknown()), z.string()]).optional().describe(`To propose: what is proposed, e.g. ${PROPOSAL_EXAMPLE}.`),
+      agents: z.union([z.literal("all"), z.literal("current"), Id, z.array(Id).min(1)]).optional().describe('Who votes on a proposal ("all" or ids); for a vote, the voting agent ("current" with agentId).'),
+      protocol: CreateProposal.shape.protocol,
+      threshold: CreateProposal.shape.threshold,
+      timeoutMs: CreateProposal.shape.timeoutMs,
+      voting: CreateProposal.shape.voting,
+      proposalId: Id.optional().describe("To propose: the new proposal's id (default: generated)."),
+      vote: z.enum(["approve", "reject"]).optional().describe("To vote: approve or reject."),
+      proposal_id: Id.optional().describe("To vote on or read a proposal: its id."),
+      agentId: Id.optional().describe("To vote: the voting agent (it signs its vote)."),
+    })
+    .superRefine((a, ctx) => {
+      if (a.proposal !== undefined) {
+        if (!isPlainObject(jsonArgument(a.proposal))) ctx.addIssue({ code: "custom", path: ["proposal"], message: `must be a JSON object or a string holding one, e.g. ${PROPOSAL_EXAMPLE}` });
+        if (a.vote !== undefined) ctx.addIssue({ code: "custom", path: ["vote"], message: "propose or vote, not both" });
+      } else if (a.vote !== undefined) {
+        if (!a.proposal_id) ctx.addIssue({ code: "custom", path: ["proposal_id"], message: "is required to vote" });
+        const voter = a.agentId ?? (typeof a.agents === "string" && a.agents !== "all" && a.agents !== "current" ? a.agents : undefined);
+        if (!voter) ctx.addIssue({ code: "custom", path: ["agentId"], message: "is required to vote (the voting agent)" });
+      } else if (!a.proposal_id) {
+        ctx.addIssue({ code: "custom", path: ["proposal"], message: "pass proposal (to propose), vote with proposal_id (to vote), or proposal_id (to read)" });
+      }
+    }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  run: async (env, a) => {
+    const swarmId = await swarmOf(env, a.swarmId);
+    if (a.proposal !== undefined) {
+      const agents: "all" | string[] =
+        a.agents === undefined || a.agents === "all" || a.agents === "current" ? "all" : typeof a.agents === "string" ? [a.agents] : a.agents;
+      const body = {
+        proposal: jsonArgument(a.proposal) as Record<string, unknown>, agents, protocol: a.protocol, threshold: a.threshold, timeoutMs: a.timeoutMs,
+        voting: a.voting, proposalId: a.proposalId,
+      };
+      return { swarmId, ...(await proposals.createProposal(env, swarmId, body)) };
+    }
+    if (a.vote !== undefined) {
+      const agentId = (a.agentId ?? a.agents) as string;
+      return { swarmId, ...(await proposals.castVote(env, swarmId, a.proposal_id!, { agentId, vote: a.vote })) };
+    }
+    return { swarmId, ...(await proposals.getProposal(env, swarmId, a.proposal_id!)) };
+  },
+});
+
 /** Every tool, in the order `tools/list` shows them. */
 export const TOOLS: ToolDef[] = [
-  swarmInit, swarmStatus, agentSpawn, daaCommunication, daaFaultTolerance, memoryUsage, topologyOptimize, agentInbox,
+  swarmInit, swarmStatus, agentSpawn, daaCommunication, daaConsensus, daaFaultTolerance, memoryUsage, topologyOptimize, agentInbox,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -327,10 +386,14 @@ function argumentOf(e: ApiError, args: Record<string, unknown>): string | undefi
   if (e.code !== "not_found" && e.code !== "conflict" && e.code !== "agent_unavailable") return undefined;
   if (e.code !== "agent_unavailable" && /^Swarm /.test(e.message)) return "swarmId";
   for (const [k, v] of Object.entries(args)) {
-    if (typeof v !== "string" || v.length === 0) continue;
-    const escaped = v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    // Bounded by non-id characters; a full stop ends the sentence, not the id.
-    if (new RegExp(`(^|[^${ID_CHAR}])${escaped}($|[^${ID_CHAR}]|\\.(\\s|$))`).test(e.message)) return k;
+    // A string argument, or a list of them (the unknown agent among `agents`).
+    const values = typeof v === "string" ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+    for (const x of values) {
+      if (x.length === 0) continue;
+      const escaped = x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      // Bounded by non-id characters; a full stop ends the sentence, not the id.
+      if (new RegExp(`(^|[^${ID_CHAR}])${escaped}($|[^${ID_CHAR}]|\\.(\\s|$))`).test(e.message)) return k;
+    }
   }
   return undefined;
 }

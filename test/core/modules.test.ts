@@ -8,6 +8,12 @@ import { dirname, join, normalize, relative } from "node:path";
 // Only the registration (src/core/modules.ts) and the composer (src/core/node.ts) see every module.
 const SHARED = new Set(["protocol.ts", "ids.ts", "config.ts", "store.ts", "rng.ts", "hash.ts", "envelope.ts"]);
 const LIBRARIES = new Set(["topology", "gossip", "crypto"]);
+/**
+ * Pure protocol engines with no module of their own, each driven by exactly one module folder: PBFT and
+ * gossip voting are run by the decisions module (`proposals/`). Only that folder may import them; they
+ * are themselves checked like any protocol folder.
+ */
+const ENGINES: Record<string, string> = { pbft: "proposals", vote: "proposals" };
 /** Interfaces a protocol folder publishes for others to implement. */
 const PUBLISHED = new Set(["raft/statemachine.ts"]);
 
@@ -28,7 +34,7 @@ function violations(file: string, source: string): string[] {
     const tFolder = target.includes("/") ? target.split("/")[0] : null;
     const ok =
       tFolder === folder || (tFolder === null && SHARED.has(`${target}.ts`)) || (tFolder !== null && LIBRARIES.has(tFolder)) ||
-      PUBLISHED.has(`${target}.ts`);
+      PUBLISHED.has(`${target}.ts`) || (tFolder !== null && ENGINES[tFolder] === folder);
     if (!ok) out.push(`${rel} imports ${target}`);
   }
   return out;
@@ -45,6 +51,9 @@ describe("module boundaries", () => {
   test("the checker catches a protocol reaching into another", () => {
     expect(violations("src/core/messages/log.ts", `import { Raft } from "../raft/raft";`)).toEqual(["messages/log.ts imports raft/raft"]);
     expect(violations("src/core/memory/kv.ts", `import type { StateMachine } from "../raft/statemachine";`)).toEqual([]);
+    // An engine is open to its one module only.
+    expect(violations("src/core/proposals/module.ts", `import { Pbft } from "../pbft/pbft";`)).toEqual([]);
+    expect(violations("src/core/memory/kv.ts", `import { Pbft } from "../pbft/pbft";`)).toEqual(["memory/kv.ts imports pbft/pbft"]);
   });
 
   test("the composer holds no protocol logic and stays small", () => {

@@ -81,7 +81,7 @@ export class Simulator {
   readonly raftLeaders = new Map<number, string>();
   /** The term of the entry applied at each log index, by whoever applied it first (State Machine Safety). */
   readonly appliedTerms = new Map<number, number>();
-  /** Billed calls each agent made, by `mod.type` (a raft envelope by its message's type), like the shell's `callsByType`. */
+  /** Billed calls each agent made, by `mod.type` (an envelope carrying a `msg` by its type), like the shell's `callsByType`. */
   readonly sentByType = new Map<string, Record<string, number>>();
 
   constructor(readonly seed: number, net: Partial<NetworkOptions> = {}) {
@@ -294,7 +294,7 @@ export class Simulator {
   private transmit(from: SimNode, env: Envelope, inline: boolean): void {
     if (!inline) {
       from.bill.peerCalls++;
-      const kind = `${env.mod}.${env.mod === "raft" ? (env.msg as { type: string }).type : env.type}`;
+      const kind = `${env.mod}.${(env.msg as { type?: string } | undefined)?.type ?? env.type}`;
       let c = this.sentByType.get(from.id);
       if (!c) this.sentByType.set(from.id, (c = {}));
       c[kind] = (c[kind] ?? 0) + 1;

@@ -40,7 +40,7 @@ export async function api<T = any>(
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `fn` until it returns a truthy value or `timeoutMs` passes (then throw with the last value). */
-export async function waitFor<T>(fn: () => Promise<T>, timeoutMs: number, everyMs = 50): Promise<T> {
+export async function waitFor<T>(fn: () => Promise<T>, timeoutMs: number, everyMs = 50, label = "condition"): Promise<T> {
   const start = Date.now();
   let last: T | undefined;
   while (Date.now() - start < timeoutMs) {
@@ -48,5 +48,5 @@ export async function waitFor<T>(fn: () => Promise<T>, timeoutMs: number, everyM
     if (last) return last;
     await sleep(everyMs);
   }
-  throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)?.slice(0, 500)}`);
+  throw new Error(`${label} not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)?.slice(0, 500)}`);
 }

@@ -18,7 +18,7 @@ import { api, TOKEN, waitFor } from "./helpers";
 const binding = (exports as unknown as { default: { fetch: (r: Request) => Promise<Response> } }).default;
 const MCP_URL = "http://mesh.test/mcp";
 const TOOL_NAMES = [
-  "swarm_init", "swarm_status", "agent_spawn", "daa_communication", "daa_fault_tolerance", "memory_usage", "topology_optimize", "agent_inbox",
+  "swarm_init", "swarm_status", "agent_spawn", "daa_communication", "daa_consensus", "daa_fault_tolerance", "memory_usage", "topology_optimize", "agent_inbox",
 ];
 
 type Era = "legacy" | "modern";
@@ -118,8 +118,23 @@ describe.each<[Era]>([["legacy"], ["modern"]])("MCP over Streamable HTTP (%s era
     expect(sent1.swarmId).toBe(swarmId);
     expect([...sent1.recipients].sort()).toEqual([...init.agents].sort());
 
+    // daa_consensus agents=all proposal='{"coordination_protocol":"gossip","consensus_threshold":0.67}':
+    // gossip voting (the default protocol); every agent validates the proposal and votes itself.
+    const proposal = { coordination_protocol: "gossip", consensus_threshold: 0.67 };
+    const proposed = ok(await call(client, "daa_consensus", { agents: "all", proposal: JSON.stringify(proposal) }), "daa_consensus propose");
+    expect(proposed).toMatchObject({ swarmId, status: "pending", protocol: "gossip" });
+    const decided = await waitFor(async () => {
+      const r = ok(await call(client, "daa_consensus", { proposal_id: proposed.proposalId }), "daa_consensus read");
+      return r.status === "pending" ? null : r;
+    }, 60_000, 200, "daa_consensus decided");
+    expect(decided).toMatchObject({ proposalId: proposed.proposalId, protocol: "gossip", status: "approved" });
+    expect(decided.votes.approve).toBeGreaterThanOrEqual(Math.ceil(0.67 * 12));
+    const httpDecision = await http("GET", `/v1/swarms/${swarmId}/proposals/${proposed.proposalId}`);
+    expect(httpDecision).toMatchObject({ proposalId: proposed.proposalId, status: "approved", protocol: "gossip" });
+    expect(httpDecision.proposal).toEqual(proposal);
+
     // memory_usage store "mesh:network:<task>" "<date>: Mesh network initialized" --namespace=mesh — the
-    // FIRST call right after swarm_init, no retry.
+    // first write after swarm_init, no retry.
     const initialized = `${new Date().toISOString()}: Mesh network initialized`;
     const stored1 = ok(
       await call(client, "memory_usage", { action: "store", key: `mesh:network:${task}`, value: initialized, namespace: "mesh" }),
@@ -331,6 +346,19 @@ function badCalls(): Array<[string, Record<string, unknown>, string | null, stri
     ["memory_usage", { action: "retrieve", key: "missing" }, "key", "not_found"],
     ["memory_usage", { action: "delete", key: "missing", namespace: "bad" }, "key", "not_found"],
     ["memory_usage", { swarmId: "ghost", action: "store", key: "k", value: 1 }, "swarmId", "not_found"],
+    // daa_consensus: no form, mixed forms, bad proposal, bad protocol/threshold, unknown proposal or voter
+    ["daa_consensus", {}, "proposal"],
+    ["daa_consensus", { proposal: "not json" }, "proposal"],
+    ["daa_consensus", { proposal: "[1,2]" }, "proposal"],
+    ["daa_consensus", { proposal: { a: 1 }, vote: "approve" }, "vote"],
+    ["daa_consensus", { proposal: { a: 1 }, protocol: "paxos" }, "protocol"],
+    ["daa_consensus", { proposal: { a: 1 }, threshold: 1.5 }, "threshold"],
+    ["daa_consensus", { proposal: { a: 1 }, agents: ["ghost"] }, "agents", "not_found"],
+    ["daa_consensus", { vote: "approve" }, "proposal_id"],
+    ["daa_consensus", { vote: "approve", proposal_id: "p1" }, "agentId"],
+    ["daa_consensus", { vote: "maybe", proposal_id: "p1", agentId: "agent-1" }, "vote"],
+    ["daa_consensus", { proposal_id: "no-such-proposal" }, "proposal_id", "not_found"],
+    ["daa_consensus", { swarmId: "ghost", proposal_id: "p1" }, "swarmId", "not_found"],
     // topology_optimize
     ["topology_optimize", { swarmId: "ghost" }, "swarmId", "not_found"],
     ["topology_optimize", { swarmId: "-bad" }, "swarmId"],
@@ -394,7 +422,7 @@ describe("MCP tool errors", () => {
     }
     expect([...seen].sort()).toEqual([...TOOL_NAMES].sort());
     // An unknown tool is a protocol error, not a call.
-    await expect(client.callTool({ name: "daa_consensus", arguments: {} })).rejects.toThrow(/daa_consensus/);
+    await expect(client.callTool({ name: "neural_train", arguments: {} })).rejects.toThrow(/neural_train/);
     // Nothing changed anywhere: no swarm, agent, key or message was created, changed or removed.
     expect(await snapshot()).toEqual(before);
   });

@@ -189,5 +189,8 @@ export function describeReach(s: ReachStatus): string {
   const voters = s.voters
     ? `${s.reachableVoters.length} of ${s.voters} voters (${s.reachableVoters.join(", ") || "none"}; a write needs ${s.quorum})`
     : "no voters";
-  return `this side reaches ${s.reachableMembers.length} of ${s.members} members and ${voters}`;
+  const back = s.mode === "read-only" && s.voters > 0 && s.reachableVoters.length >= s.quorum
+    ? " — the quorum is back in reach; the side turns writable once that has held for a few rounds (flapping links are damped)"
+    : "";
+  return `this side reaches ${s.reachableMembers.length} of ${s.members} members and ${voters}${back}`;
 }

@@ -24,8 +24,13 @@ export function primaryOf(cfg: { replicas: readonly string[] }, view: number): s
   return cfg.replicas[view % cfg.replicas.length];
 }
 
+/**
+ * The digest of a batch: over its requests without their signatures (a request is its client, reqId and
+ * operation; the signature only authenticates it), so a replica holding its own request unsigned — the
+ * shell signs it on the way out — computes the same digest as one that received it signed.
+ */
 export function batchDigest(batch: readonly Request[]): string {
-  return batch.length === 0 ? NULL_DIGEST : digestOf(batch);
+  return batch.length === 0 ? NULL_DIGEST : digestOf(batch.map((r) => ({ client: r.client, reqId: r.reqId, op: r.op })));
 }
 
 /** 2f+1 CHECKPOINT messages from distinct replicas for (seq, digest); the genesis checkpoint needs none (§4.3). */

@@ -170,7 +170,22 @@ export class ReplicatedLog implements Module {
     if (this.fast && hard.vote === this.ctx.self && hard.term > 0) this.absorb(this.raft!.campaign());
   }
 
+  /**
+   * Submit a command from any agent (the proposals module's votes, key pins): proposed here when this
+   * agent leads, else sent to the leader it knows. Fire and forget — the submitter retries until it sees
+   * its command applied (commands are idempotent). Offered to other modules as the fact `raft.submit`.
+   */
+  submit(sm: string, cmd: unknown): boolean {
+    const raft = this.raft;
+    if (!raft) return false;
+    if (raft.role === "leader") return this.propose(sm, cmd).ok;
+    if (!raft.leader) return false;
+    this.ctx.send(raft.leader, "submit", { sm, cmd });
+    return true;
+  }
+
   private start(hard: HardState, snap: SnapshotMeta, entries: Entry[], applied: number): void {
+    this.ctx.publish("raft.submit", (sm: string, cmd: unknown) => this.submit(sm, cmd));
     this.countedAt = this.ctx.now();
     this.carryMs = 0;
     this.applied = applied;
@@ -192,6 +207,10 @@ export class ReplicatedLog implements Module {
       const m = env.msg as TreeMsg;
       return m.type === "learn" ? this.badEntries(m.entries) : null;
     }
+    if (env.type === "submit") {
+      const sm = typeof env.sm === "string" ? this.machines.get(env.sm) : undefined;
+      return sm && sm.validCommand(env.cmd) ? null : "bad raft.submit";
+    }
     if (env.type !== "raft" || !validRaftMsg(env.msg)) return "bad raft.msg";
     const m = env.msg as RaftMsg;
     return m.type === "app" ? this.badEntries(m.entries) : null;
@@ -212,6 +231,11 @@ export class ReplicatedLog implements Module {
     if (env.type === "tree") {
       this.advance(this.ctx.now(), this.ctx.lateMs());
       this.onTree(env.from, env.msg as TreeMsg);
+      return;
+    }
+    if (env.type === "submit") {
+      // A command another agent submits (fire and forget: it retries until it sees it applied).
+      if (this.raft.role === "leader") this.propose(env.sm as string, env.cmd);
       return;
     }
     // Time first, as etcd's ticker does: the time before this message counts before the message can

@@ -335,6 +335,10 @@ export async function chaos(
       targets = body.agents ?? rec.agents;
       cmd = { action: "drop", rate: body.rate };
       break;
+    case "byzantine":
+      targets = body.agents;
+      cmd = { action: "byzantine", behavior: body.behavior === "none" ? null : body.behavior };
+      break;
   }
   const applied: string[] = [];
   const failed: string[] = [];
