@@ -72,9 +72,21 @@ describe("Raft.learn: committed entries from any peer", () => {
     expect(a.lastIndex()).toBe(before);
     const c = node("c");
     c.campaign();
-    expect(c.role).toBe("pre-candidate");
+    c.step("b", { type: "vote_resp", term: 1, pre: true, granted: true });
+    expect(c.role).toBe("candidate");
     c.learn({ commit: 1, commitTerm: 1, entries: [e(1, 1)] });
     expect(c.lastIndex()).toBe(0);
+  });
+
+  test("a pre-candidate learns (a PreVote changes no term and no vote): a voter removed while down learns it", () => {
+    const b = node("b");
+    b.campaign();
+    expect(b.role).toBe("pre-candidate");
+    const removed: Entry = { index: 2, term: 1, kind: "config", config: { voters: ["a", "c"], learners: ["l1", "l2"] } };
+    b.learn({ commit: 2, commitTerm: 1, entries: [e(1, 1), removed] });
+    expect(b.commit).toBe(2);
+    expect(b.isVoter()).toBe(false);
+    expect(b.role).toBe("follower");
   });
 });
 

@@ -363,16 +363,15 @@ export class Raft {
    * Otherwise it appends entries that start right after its own commit index — replacing an
    * uncommitted conflicting suffix, which can never be committed since a different entry is committed
    * at that index (§3.6); entries that start later are a gap (the check of an entry's predecessor,
-   * §3.5, is only possible against the committed prefix). The leader and
-   * (pre-)candidates ignore it (the leader has every committed entry; a candidate keeps the log it
-   * asked votes with). Returns whether the entries did not connect to this log (ask for earlier ones).
+   * §3.5, is only possible against the committed prefix). The leader and candidates ignore it
+   * (`mayLearn`). Returns whether the entries did not connect to this log (ask for earlier ones).
    */
   learn(l: Learned): { gap: boolean; ready: Ready } {
-    if (this.role !== "follower" || l.commit <= this.commit) return { gap: false, ready: this.ready() };
+    if (!this.mayLearn() || l.commit <= this.commit) return { gap: false, ready: this.ready() };
     // Our log holds (commit, commitTerm): by Log Matching our prefix up to it is the committed one.
     if (this.termAt(l.commit) === l.commitTerm) {
       this.setCommit(l.commit);
-      return { gap: false, ready: this.ready() };
+      return { gap: false, ready: this.stopCampaignIfLearner() };
     }
     // Otherwise append, but only right after our own committed prefix (the one entry known to match
     // the sender's: a committed entry is the same everywhere). Entries further on could not be checked
@@ -395,16 +394,32 @@ export class Raft {
       this.queueAppend(from0, added);
       this.config = this.latestConfig();
     }
-    if (this.termAt(l.commit) !== l.commitTerm) return { gap: true, ready: this.ready() };
+    if (this.termAt(l.commit) !== l.commitTerm) return { gap: true, ready: this.stopCampaignIfLearner() };
     this.setCommit(l.commit);
-    return { gap: false, ready: this.ready() };
+    return { gap: false, ready: this.stopCampaignIfLearner() };
+  }
+
+  /** A pre-candidate that learned a configuration in which it does not vote stops asking for votes. */
+  private stopCampaignIfLearner(): Ready {
+    if (this.role === "pre-candidate" && !this.isVoter()) this.becomeFollower(this.term, null);
+    return this.ready();
   }
 
   /** A snapshot from any peer (committed state at its index): as InstallSnapshot (§5.3), for followers. */
   learnSnapshot(s: Snapshot): Ready {
-    if (this.role !== "follower" || s.meta.index <= this.commit) return this.ready();
+    if (!this.mayLearn() || s.meta.index <= this.commit) return this.ready();
     this.installSnapshot(s);
-    return this.ready();
+    return this.stopCampaignIfLearner();
+  }
+
+  /**
+   * Followers learn, and so do pre-candidates: a PreVote changes no term and no vote, so nothing rests
+   * on the log it advertised (and an agent that restarted believing it votes — a deposed leader that was
+   * removed meanwhile — learns the configuration that says otherwise). The leader has every committed
+   * entry; a candidate keeps the log it asked votes with.
+   */
+  private mayLearn(): boolean {
+    return this.role === "follower" || this.role === "pre-candidate";
   }
 
   /** A learner's hint of the current leader and term (from whoever passed it committed entries). */
