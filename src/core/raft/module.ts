@@ -400,7 +400,8 @@ export class ReplicatedLog implements Module {
     const l: Learned = { commit: last.index, commitTerm: last.term, entries };
     for (const k of kids) {
       this.stats.pushes++;
-      this.sendLearn(k, l);
+      // A voter the leader knows holds the entries needs only the commit index (smaller payload).
+      this.sendLearn(k, raft.matchOf(k) >= last.index ? { ...l, entries: [] } : l);
     }
   }
 

@@ -242,6 +242,11 @@ export class Raft {
     return this.applied;
   }
 
+  /** Leader only: the highest index known to be in `id`'s log (0 if unknown). */
+  matchOf(id: string): number {
+    return this.role === "leader" ? (this.progress.get(id)?.match ?? 0) : 0;
+  }
+
   isVoter(id = this.id): boolean {
     return this.config.voters.includes(id);
   }
