@@ -44,6 +44,7 @@ export const ROOT_FANOUT = 2;
 export const TREE_FANOUT = 4;
 /** Tree order: independent of the voters' placement and of the overlay's rings. */
 const TREE_SEED = 0x74726565;
+const LEARNERS_VIA_TREE = true;
 /** A pull not answered within this long may be sent again (to anyone). */
 const PULL_RETRY_MS = 2000;
 
@@ -93,9 +94,12 @@ export class ReplicatedLog implements Module {
   }
 
   /** Act on evidence rather than timers (older configs lack the field: on). */
-  /** Learners get the log through the spreading tree, not from the leader (older configs: on). */
+  /**
+   * Learners get the log through the spreading tree, not from the leader. Always on; a switch so the
+   * previous design (the leader appends to every member) can be measured the same way (false).
+   */
   private get viaTree(): boolean {
-    return true;
+    return LEARNERS_VIA_TREE;
   }
 
   private get fast(): boolean {
