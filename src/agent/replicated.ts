@@ -40,7 +40,11 @@ async function viaLeader<T>(s: Shell, leader: string | null, hops: number, deadl
     } catch {
       r = null;
     }
-    const ok = r !== null && !isRefusal(r);
+    // An agent that answers `read_only` cannot be the leader of a side that may write (this agent
+    // asked it because it is not read-only itself): a leader pointer gone stale across a partition.
+    // Treat it as a failed call and wait for the log to name the leader, as for one that did not answer.
+    const staleLeader = r !== null && (r as { ok?: unknown; code?: unknown }).ok === false && (r as { code?: unknown }).code === "read_only";
+    const ok = r !== null && !isRefusal(r) && !staleLeader;
     s.report(leader, "raft", "forward", ok, Date.now() - t0);
     if (ok) return r as T;
   }

@@ -22,6 +22,7 @@
 // same transaction as everything else of the input — before any message that depends on them is sent.
 import { DEFAULT_CONFIG } from "../config";
 import { hash32, rankByHash, VOTER_SEED } from "../hash";
+import { isId } from "../ids";
 import type { CallResult, Context, Envelope, InitOptions, MemberChange, Module, Persisted } from "../protocol";
 import { num, prefixEnd } from "../store";
 import { Raft, type Entry, type HardState, type Learned, type RaftConfig, type RaftMsg, type Ready, type Snapshot, type SnapshotMeta } from "./raft";
@@ -330,11 +331,17 @@ export class ReplicatedLog implements Module {
 
   /** Commit index on every SWIM ping and ack: a neighbour that stays behind pulls (no extra call). */
   readonly piggyback = {
-    attach: (): unknown => (this.raft ? { c: this.raft.commit } : null),
+    attach: (): unknown => (this.raft ? { c: this.raft.commit, t: this.raft.term, l: this.raft.leader } : null),
     take: (from: string, data: unknown): void => {
       const raft = this.raft;
       if (!raft || !this.viaTree || data === null) return;
-      const theirs = (data as { c: number }).c;
+      const { c: theirs, t, l } = data as { c: number; t?: number; l?: string | null };
+      // The leader as the neighbour knows it (at most one per term): a learner whose tree pushes were
+      // lost (its parent across a partition) still learns who leads within a gossip round.
+      if (l && t !== undefined && !raft.isVoter() && (t > raft.term || (t === raft.term && raft.leader === null))) {
+        raft.hearOfLeader(l, t);
+        this.absorb(raft.ready());
+      }
       const now = this.ctx.now();
       if (theirs <= raft.commit) {
         if (this.lag && raft.commit >= this.lag.index) this.lag = null;
@@ -348,8 +355,13 @@ export class ReplicatedLog implements Module {
         this.lag = { index: theirs, since: now, from };
       }
     },
-    valid: (x: unknown): boolean =>
-      x === null || (!!x && typeof x === "object" && Number.isSafeInteger((x as { c: unknown }).c) && (x as { c: number }).c >= 0),
+    valid: (x: unknown): boolean => {
+      if (x === null) return true;
+      if (!x || typeof x !== "object") return false;
+      const { c, t, l } = x as { c?: unknown; t?: unknown; l?: unknown };
+      const nat = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+      return nat(c) && (t === undefined || nat(t)) && (l === undefined || l === null || isId(l));
+    },
   };
 
   private onTree(from: string, m: TreeMsg): void {
