@@ -74,6 +74,8 @@ export interface AgentStats {
   /** Peer calls by module and message type (`membership.ping`, `raft.app`, …). */
   callsByType: Record<string, number>;
   peerCallFailures: number;
+  /** Peer calls with no answer within 10 s (counted as failures too). */
+  peerCallTimeouts: number;
   /** Envelopes dropped because a signature did not check out against the signer's pinned key. */
   forgedDropped: number;
   rowsWritten: number;
