@@ -79,6 +79,10 @@ export class Simulator {
   /** Observers for measurements: called after an agent handled an input. */
   onEffects: Array<(node: SimNode, fx: Effects) => void> = [];
   readonly raftLeaders = new Map<number, string>();
+  /** The term of the entry applied at each log index, by whoever applied it first (State Machine Safety). */
+  readonly appliedTerms = new Map<number, number>();
+  /** Billed calls each agent made, by `mod.type` (an envelope carrying a `msg` by its type), like the shell's `callsByType`. */
+  readonly sentByType = new Map<string, Record<string, number>>();
 
   constructor(readonly seed: number, net: Partial<NetworkOptions> = {}) {
     this.rng = new Rng(seed);
@@ -288,7 +292,13 @@ export class Simulator {
   }
 
   private transmit(from: SimNode, env: Envelope, inline: boolean): void {
-    if (!inline) from.bill.peerCalls++;
+    if (!inline) {
+      from.bill.peerCalls++;
+      const kind = `${env.mod}.${(env.msg as { type?: string } | undefined)?.type ?? env.type}`;
+      let c = this.sentByType.get(from.id);
+      if (!c) this.sentByType.set(from.id, (c = {}));
+      c[kind] = (c[kind] ?? 0) + 1;
+    }
     if (this.linkDown(from.id, env.to)) return;
     if (this.rng.chance(this.net.loss)) return;
     const target = this.nodes.get(env.to);
@@ -347,6 +357,16 @@ export class Simulator {
       const l = this.raftLeaders.get(rs.term);
       if (l !== undefined && l !== node.id) throw this.fail(`two leaders in term ${rs.term}: ${l} and ${node.id}`);
       this.raftLeaders.set(rs.term, node.id);
+    }
+    // 5. State Machine Safety (Raft §3.6.3): every agent — voter or learner, however the entries reached
+    //    it (appends, the spreading tree, pulls, snapshots) — applies the same entry (by term) at an index.
+    for (const o of fx.outputs) {
+      if (o.mod !== "raft" || !o.key.startsWith("applied:")) continue;
+      const i = Number(o.key.slice("applied:".length));
+      const term = (o.value as { term: number }).term;
+      const seen = this.appliedTerms.get(i);
+      if (seen === undefined) this.appliedTerms.set(i, term);
+      else if (seen !== term) throw this.fail(`${node.id} applied index ${i} at term ${term}, another agent at term ${seen}`);
     }
   }
 
