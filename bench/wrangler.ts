@@ -64,10 +64,11 @@ export class Wrangler {
     }
   }
 
-  /** An API call with the development token (.dev.vars). */
-  async api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+  /** An API call with the development token (.dev.vars); no answer within `timeoutMs` throws. */
+  async api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ status: number; body: any }> {
     const r = await fetch(`${this.base}${path}`, {
       method,
+      signal: AbortSignal.timeout(timeoutMs),
       headers: { authorization: "Bearer dev-token", ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });

@@ -74,6 +74,8 @@ export interface AgentStats {
   /** Peer calls by module and message type (`membership.ping`, `raft.app`, …). */
   callsByType: Record<string, number>;
   peerCallFailures: number;
+  /** Peer calls with no answer within 10 s (counted as failures too). */
+  peerCallTimeouts: number;
   /** Envelopes dropped because a signature did not check out against the signer's pinned key. */
   forgedDropped: number;
   rowsWritten: number;
@@ -161,9 +163,10 @@ export type Unavailable = { ok: false; code: "no_quorum" | "read_only"; message:
 export type MemoryReply = { ok: true; version?: number; deleted?: boolean; leader: string } | Unavailable;
 
 export type MemoryReadReply =
-  | { ok: true; found: boolean; value?: unknown; version?: number; stale: boolean; servedBy: string }
+  /** `appliedIndex`: the log index this copy is applied to (compare with a write's `version`: a stale read shows how far behind it may be). */
+  | { ok: true; found: boolean; value?: unknown; version?: number; stale: boolean; servedBy: string; appliedIndex?: number }
   | Unavailable;
 
-export type MemoryListReply = { ok: true; keys: string[]; next: string | null; stale: boolean } | Unavailable;
+export type MemoryListReply = { ok: true; keys: string[]; next: string | null; stale: boolean; appliedIndex?: number } | Unavailable;
 
 export type { Member };

@@ -15,6 +15,12 @@ import { KeyRing } from "./keys";
 import type { RowStore } from "./store";
 import { TIMEOUT, Waiters } from "./waiters";
 
+/**
+ * A peer call with no answer after this long counts as failed (the evidence a lost call gives), so a
+ * peer that stalls cannot hold up the request that sent to it. Far above any healthy round trip.
+ */
+export const PEER_CALL_TIMEOUT_MS = 10_000;
+
 export const NO_CHAOS: ChaosState = { crashed: false, groups: null, dropRate: 0 };
 
 export interface ShellStats {
@@ -24,6 +30,8 @@ export interface ShellStats {
   /** Peer calls by module and message type (`membership.ping`, `raft.app`, …): where the bill goes. */
   callsByType: Record<string, number>;
   peerCallFailures: number;
+  /** Calls that got no answer within PEER_CALL_TIMEOUT_MS (counted as failures too). */
+  peerCallTimeouts: number;
   chaosDropped: number;
   since: number;
 }
@@ -43,7 +51,7 @@ export class Shell {
   node: Node | null = null;
   chaos: ChaosState = { ...NO_CHAOS };
   readonly waiters = new Waiters();
-  readonly stats: ShellStats = { alarms: 0, peerCalls: 0, callsByType: {}, peerCallFailures: 0, chaosDropped: 0, forgedDropped: 0, since: Date.now() };
+  readonly stats: ShellStats = { alarms: 0, peerCalls: 0, callsByType: {}, peerCallFailures: 0, peerCallTimeouts: 0, chaosDropped: 0, forgedDropped: 0, since: Date.now() };
   readonly keys = new KeyRing();
   private scheduledAlarm: number | null = null;
 
@@ -110,7 +118,11 @@ export class Shell {
     const t0 = Date.now();
     let replies: unknown[] | null = null;
     try {
-      replies = (await this.peer(e.to).deliver(e)) as unknown[] | null;
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), PEER_CALL_TIMEOUT_MS)));
+      const got = await Promise.race([this.peer(e.to).deliver(e) as Promise<unknown[] | null>, late]).finally(() => clearTimeout(timer));
+      if (got === "late") this.stats.peerCallTimeouts++;
+      replies = got === "late" ? null : got;
     } catch {
       replies = null;
     }

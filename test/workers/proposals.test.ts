@@ -7,7 +7,8 @@ import { describe, expect, test } from "vitest";
 import { canonical } from "../../src/core/crypto/canonical";
 import { api, sleep, waitFor } from "./helpers";
 
-const FAST = { gossip: { intervalMs: 100 }, failure: { heartbeatMs: 100, timeoutMs: 1000 }, consensus: { heartbeatMs: 100, electionMs: 500 } };
+// Fast enough for a test, slow enough that a loaded machine does not turn every late alarm into a suspicion.
+const FAST = { gossip: { intervalMs: 200 }, failure: { heartbeatMs: 200, timeoutMs: 3000 }, consensus: { heartbeatMs: 200, electionMs: 1000 } };
 /** A write entered at an agent whose side is briefly read-only (a loaded machine can delay heartbeats past the
  * fast test timeouts) is refused with 503 read_only; the client retries, as the API asks. */
 async function write(method: string, path: string, body: unknown, via: string) {
@@ -96,7 +97,7 @@ describe("proposals and votes", () => {
     // Bad input: 400 naming the field, nothing created.
     const bad = await api("POST", `/v1/swarms/${s}/proposals`, { proposal: {}, threshold: 0.4 });
     expect(bad.status).toBe(400);
-    const unknown = await api("POST", `/v1/swarms/${s}/proposals/nope/votes`, { agentId: "agent-1", vote: "approve" });
+    const unknown = await write("POST", `/v1/swarms/${s}/proposals/nope/votes`, { agentId: "agent-1", vote: "approve" }, "agent-1");
     expect(unknown.status).toBe(404);
   });
 

@@ -361,12 +361,24 @@ export class Proposals implements Module {
     }
   }
 
-  /** PBFT time: ticks of PBFT_TICK_MS since the last count. */
+  /**
+   * How long a PBFT tick lasts: PBFT_TICK_MS, stretched on a slow platform by the share of the request
+   * timeout (40 ticks) that measured alarm lateness and call round trips could eat — as the log's clock
+   * is (Lifeguard's local health). Timers only drive liveness in PBFT (view changes); safety never
+   * depends on them, so a slower clock on a loaded machine only avoids needless view changes.
+   */
+  private tickMs(): number {
+    const p = this.ctx.platform();
+    return PBFT_TICK_MS * Math.min(4, 1 + (2 * p.alarmLateP99Ms + 2 * p.callP99Ms) / (40 * PBFT_TICK_MS));
+  }
+
+  /** PBFT time: ticks of tickMs() since the last count. */
   private advance(): void {
     const now = this.ctx.now();
-    const ticks = Math.floor((now - this.countedAt) / PBFT_TICK_MS);
+    const tickMs = this.tickMs();
+    const ticks = Math.floor((now - this.countedAt) / tickMs);
     if (ticks <= 0) return;
-    this.countedAt += ticks * PBFT_TICK_MS;
+    this.countedAt += ticks * tickMs;
     this.pbftTicks += ticks;
     if (this.pbft) this.absorbPbft(this.pbft.tick(ticks));
     if (this.client) {
@@ -380,8 +392,8 @@ export class Proposals implements Module {
     const g = this.gossip?.nextDeadline();
     if (g !== null && g !== undefined) ds.push(g);
     const t = this.pbft?.ticksUntilAction();
-    if (t !== null && t !== undefined) ds.push(this.countedAt + t * PBFT_TICK_MS);
-    if (this.client?.outstanding()) ds.push(this.countedAt + 40 * PBFT_TICK_MS);
+    if (t !== null && t !== undefined) ds.push(this.countedAt + t * this.tickMs());
+    if (this.client?.outstanding()) ds.push(this.countedAt + 40 * this.tickMs());
     for (const p of this.pendingRaft.values()) ds.push(p.at);
     if (this.pin) ds.push(this.pin.at);
     return ds.length ? Math.min(...ds) : null;
