@@ -1,8 +1,16 @@
+import { existsSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 
-// Two projects: `core` runs the pure protocol cores and the simulator in plain Node;
-// `workers` runs the router and real Durable Objects inside workerd.
+// Three projects: `core` runs the pure protocol cores and the simulator in plain Node;
+// `workers` runs the router and real Durable Objects inside workerd; `browser` drives the dashboard in
+// Debian's Chromium against a real `wrangler dev` (skipped, and said so here, without /usr/bin/chromium).
+// MESH_CHROMIUM points elsewhere (another build, or a missing path to see the skip).
+const CHROMIUM = process.env.MESH_CHROMIUM ?? "/usr/bin/chromium";
+if (!existsSync(CHROMIUM)) {
+  console.log(`browser project: ${CHROMIUM} not found, so the dashboard's browser test is SKIPPED (apt-get install -y chromium to run it).`);
+}
+
 export default defineConfig({
   test: {
     // Agents log every membership change; show those logs only for failing tests.
@@ -34,6 +42,15 @@ export default defineConfig({
           include: ["test/workers/**/*.test.ts"],
           // Generous: waits inside tests are deadlines for outcomes, never speed bounds (npm run bench has those).
           testTimeout: 240_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          testTimeout: 120_000,
           hookTimeout: 120_000,
         },
       },

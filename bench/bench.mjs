@@ -15,8 +15,8 @@ const run = (cmd, argv, opts = {}) => {
 const bundle = (entry, out) =>
   run("esbuild", [entry, "--bundle", "--platform=node", "--format=esm", "--target=node22", `--outfile=${out}`, "--log-level=warning"]);
 
-const SIM = ["sim-scale", "gossip-dissemination", "failure-detection", "cost", "raft-election", "raft-safety", "partitions", "voter-placement", "pbft", "vote-gossip"];
-const WORKERD = ["first-write", "failover", "cadence", "idle-cost"];
+const SIM = ["write-cost", "sim-scale", "gossip-dissemination", "failure-detection", "cost", "raft-election", "raft-safety", "partitions", "voter-placement", "pbft", "vote-gossip"];
+const WORKERD = ["write-scale", "first-write", "failover", "cadence", "idle-cost"];
 const wants = (names) => !only || names.some((n) => n.includes(only));
 
 if (wants(SIM)) {

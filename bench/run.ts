@@ -5,6 +5,7 @@ import { pbftBench } from "../test/core/pbft-bench";
 import { voteBenchRows } from "../test/core/vote-bench";
 import { placementBench } from "../test/core/partition-bench";
 import { faultStep, RaftHarness } from "../test/core/raft-harness";
+import { writeCost } from "../test/sim/learners";
 import { partitionRun } from "../test/sim/partitions";
 import { billedOps, crashDetection, disseminationRounds, falsePositives } from "../test/sim/scenarios";
 import { percentile, Simulator } from "../test/sim/sim";
@@ -135,6 +136,41 @@ await bench("partitions", () => {
 
 await bench("voter-placement", () => {
   for (const r of placementBench()) record(r.bench, r.metric, r.value, r.bound, r.note);
+});
+
+/** Depth of the spreading tree over n members (root fanout 2, then 4; src/core/raft/module.ts). */
+function treeDepth(n: number): number {
+  let depth = 0;
+  let covered = 1;
+  let level = 1;
+  while (covered < n) {
+    level = depth === 0 ? 2 : level * 4;
+    covered += level;
+    depth++;
+  }
+  return depth;
+}
+
+await bench("write-cost", () => {
+  // Issue #14: billed operations per replicated write by role, the leader's outgoing calls per write,
+  // and learner staleness (commit at the leader → applied on a learner), at the defaults: see test/sim/learners.ts.
+  const sizes = (process.env.WRITE_COST_SIZES ?? "100,300,1000").split(",").map(Number);
+  for (const n of sizes) {
+    const r = writeCost({ n, seed: 14_000 + n, writes: n >= 1000 ? 20 : 40 });
+    const f = (c: { alarms: number; peerCalls: number; rowsWritten: number; total: number }) => `calls ${c.peerCalls.toFixed(2)}, rows ${c.rowsWritten.toFixed(2)}, alarms ${c.alarms.toFixed(2)}`;
+    record("write-cost", `N=${n}: leader's billed ops per write`, r.leader.total, null, f(r.leader));
+    record("write-cost", `N=${n}: leader's outgoing calls per write`, r.leader.peerCalls, 5 + 2, JSON.stringify(r.leaderCallsByType));
+    record("write-cost", `N=${n}: other voters' billed ops per write (together)`, r.voters.total, null, f(r.voters));
+    record("write-cost", `N=${n}: learners' billed ops per write (together)`, r.learners.total, null, `${f(r.learners)}; per learner ${r.perLearner.total.toFixed(2)}`);
+    // Bound from the design: no loss, each hop of the spreading tree is one call (≤ 10 ms here), depth
+    // 1 + ⌈log₄((N − 3)/2 · 3/4 + 1)⌉-ish: positions 1–2, then 8, 32, 128, 512 per level.
+    const depth = treeDepth(n);
+    record("write-cost", `N=${n}: learner staleness p99 ms (commit → applied on a learner)`, r.staleness.p99, depth * 10, `bound: tree depth ${depth} × 10 ms max delay; p50 ${r.staleness.p50}, max ${r.staleness.max}, ${r.staleness.samples} samples, ${r.staleness.missing} missing; write p50 ${r.latency.p50} ms`);
+  }
+  // With 1% message loss a lost push is repaired by a pull once a neighbour's piggybacked commit index
+  // stayed ahead for a SWIM round (failure.heartbeatMs, 3 s at the defaults).
+  const lossy = writeCost({ n: 300, seed: 14_301, writes: 40, loss: 0.01 });
+  record("write-cost", "N=300, 1% loss: learner staleness p99 ms", lossy.staleness.p99, null, `p50 ${lossy.staleness.p50}, max ${lossy.staleness.max}, ${lossy.staleness.missing} (entry, learner) pairs never applied in the window; leader calls per write ${lossy.leader.peerCalls.toFixed(2)}`);
 });
 
 await bench("pbft", () => {

@@ -3,7 +3,7 @@
 // configuration, a baseline measured in the same run (the same scenario with fast failover switched
 // off), or the simulator's prediction calibrated with what the agents measured here.
 //   --json               one JSON line per metric
-//   --only <substring>   run matching benches (first-write, failover, cadence, idle-cost)
+//   --only <substring>   run matching benches (write-scale, first-write, failover, cadence, idle-cost)
 //   --trials <n>         trials per failover bench (default 20)
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, rmSync } from "node:fs";
@@ -116,6 +116,89 @@ async function bench(name: string, fn: () => Promise<void>): Promise<void> {
 async function main(): Promise<void> {
   await start();
   try {
+    await bench("write-scale", async () => {
+      // Issue #14: memory PUT latency through the router at 12, 100 and 300 agents (defaults), the
+      // leader's outgoing calls per committed write (its own counters), and how long a write takes to
+      // become visible on learners (stale reads polled on a sample of learners after each write).
+      const sizes = (process.env.WRITE_SCALE_SIZES ?? "12,100,300").split(",").map(Number);
+      const WRITES = Number(process.env.WRITE_SCALE_WRITES ?? 100);
+      const p50s = new Map<number, number>();
+      for (const n of sizes) {
+        const id = swarmId(`ws${n}`);
+        const t0 = Date.now();
+        const c = await api("POST", "/v1/swarms", { swarmId: id, agents: n, maxAgents: n });
+        if (c.status !== 201) throw new Error(`create ${n} failed: ${c.status} ${JSON.stringify(c.body)}`);
+        log(`  ${n} agents created in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        const leaderView = async (): Promise<any | null> => {
+          for (let i = 0; i < 600; i++) {
+            const st = await api("GET", `/v1/swarms/${id}`);
+            const l = st.body?.leader;
+            if (l) {
+              const v = await api("GET", `/v1/swarms/${id}/agents/${l}`);
+              if (v.body?.raft?.role === "leader") return v.body;
+            }
+            await sleep(100);
+          }
+          return null;
+        };
+        const lv0 = await leaderView();
+        if (!lv0) throw new Error(`${id}: no leader`);
+        const voters: string[] = lv0.raft.voters;
+        const learners: string[] = lv0.raft.learners;
+        for (let i = 0; i < 10; i++) await writeUntilOk(id, `warm${i}`, Date.now() + 30_000);
+        await sleep(1000);
+        const before = (await api("GET", `/v1/swarms/${id}/agents/${lv0.agentId}`)).body;
+        const lat: number[] = [];
+        let failed = 0;
+        for (let i = 0; i < WRITES; i++) {
+          const s0 = performance.now();
+          const r = await api("PUT", `/v1/swarms/${id}/memory/bench/w${i}`, { value: { i, pad: "x".repeat(64) } });
+          if (r.status === 200) lat.push(performance.now() - s0);
+          else failed++;
+        }
+        const after = (await api("GET", `/v1/swarms/${id}/agents/${lv0.agentId}`)).body;
+        const sameLeader = after?.raft?.role === "leader" && after.raft.term === before.raft.term;
+        const diff = (k: (x: Record<string, number>) => number) => k(after.stats.callsByType) - k(before.stats.callsByType);
+        const all = diff((x) => Object.values(x).reduce((a, b) => a + b, 0));
+        const raft = diff((x) => Object.entries(x).filter(([k]) => k.startsWith("raft.")).reduce((a, [, b]) => a + b, 0));
+        const byType: Record<string, number> = {};
+        for (const [k, v] of Object.entries(after.stats.callsByType as Record<string, number>)) {
+          const d = v - (before.stats.callsByType[k] ?? 0);
+          if (d > 0) byType[k] = Math.round((d / lat.length) * 100) / 100;
+        }
+        const s = summary(lat.map((x) => Math.round(x * 10) / 10));
+        p50s.set(n, s.p50);
+        record("write-scale", `N=${n}: PUT p50 ms`, s.p50, n === sizes[0] ? null : 1.3 * p50s.get(sizes[0])!, n === sizes[0] ? `${lat.length} writes, ${failed} failed` : `bound: 1.3 × p50 at N=${sizes[0]}, same run`);
+        record("write-scale", `N=${n}: PUT p99 ms`, s.p99, null, `max ${Math.round(Math.max(...lat))} ms`);
+        record("write-scale", `N=${n}: leader's outgoing calls per committed write`, all / lat.length, voters.length + 2, `raft ${(raft / lat.length).toFixed(2)}, by type ${JSON.stringify(byType)}${sameLeader ? "" : "; LEADER CHANGED during the run"}`);
+        // Staleness: write, then poll stale reads on a sample of learners until the write is visible.
+        const vis: number[] = [];
+        const SAMPLE = Math.min(6, learners.length);
+        for (let i = 0; learners.length > 0 && i < 30; i++) {
+          const w = await api("PUT", `/v1/swarms/${id}/memory/bench/v${i}`, { value: i });
+          if (w.status !== 200) continue;
+          const acked = performance.now();
+          const version = w.body.version as number;
+          const sample = Array.from({ length: SAMPLE }, () => learners[Math.floor(Math.random() * learners.length)]);
+          await Promise.all(sample.map(async (a) => {
+            for (;;) {
+              const r = await fetch(`${BASE}/v1/swarms/${id}/memory/bench/v${i}?consistency=stale`, { headers: { authorization: `Bearer ${TOKEN}`, "x-mesh-via": a } });
+              const b = (await r.json().catch(() => null)) as any;
+              if (r.status === 200 && b.version >= version) return vis.push(performance.now() - acked);
+              if (performance.now() - acked > 30_000) return vis.push(30_000);
+            }
+          }));
+        }
+        if (vis.length) {
+          const v = summary(vis.map((x) => Math.round(x)));
+          record("write-scale", `N=${n}: write acknowledged → visible on a learner (stale read), p99 ms`, v.p99, null, `p50 ${v.p50} ms, ${vis.length} polls (${SAMPLE} random learners × 30 writes)`);
+        }
+        const pt = Date.now();
+        await purge(id);
+        log(`  purged in ${((Date.now() - pt) / 1000).toFixed(1)} s`);
+      }
+    });
+
     await bench("first-write", async () => {
       // swarm create → first successful memory write, 12 agents at the defaults.
       const run = async (fast: boolean) => {

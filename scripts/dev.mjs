@@ -97,6 +97,8 @@ try {
  curl -s ${H} -X PUT -H 'content-type: application/json' -d '{"value":"initialized"}' ${BASE}/v1/swarms/demo/memory/mesh/mesh:network:t1
  curl -s ${H} -H 'content-type: application/json' -d '{"action":"crash","agents":["agent-3"]}' ${BASE}/v1/swarms/demo/chaos
  curl -s ${H} -H 'content-type: application/json' -d '{"action":"restart","agents":["agent-3"]}' ${BASE}/v1/swarms/demo/chaos
+ curl -s ${H} '${BASE}/v1/swarms/demo/report?timeframe=1h&format=markdown'
+ curl -sN ${H} '${BASE}/v1/swarms/demo/monitor?interval=3000&count=3&metrics=connectivity,latency,throughput'
  curl -s '${BASE}/__scheduled?cron=*+*+*+*+*'     # run the cron health check now
 
  Ctrl-C stops the server.

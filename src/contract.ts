@@ -134,6 +134,22 @@ export interface HealthReport {
   deadline: number | null;
   stalled: boolean;
   rearmed: boolean;
+  /** Whether this side of a partition may write. */
+  mode: "read-write" | "read-only";
+  /** The log as this agent sees it (null: the swarm has no log). */
+  raft: { role: string; term: number; leader: string | null; voters: string[] } | null;
+  /** Members this agent's failure detector holds dead. */
+  dead: string[];
+}
+
+/** What the router asks an agent about its metrics: buckets overlapping [since, now], grouped by stepMs. */
+export interface MetricsQuery {
+  /** The agent asked (answers from storage carry it when the agent is crashed). */
+  agentId: string;
+  since: number;
+  stepMs: number;
+  /** Also return its membership view (the topology), for a monitor snapshot. */
+  members?: boolean;
 }
 
 export interface InboxPage {
@@ -150,10 +166,11 @@ export type Unavailable = { ok: false; code: "no_quorum" | "read_only"; message:
 export type MemoryReply = { ok: true; version?: number; deleted?: boolean; leader: string } | Unavailable;
 
 export type MemoryReadReply =
-  | { ok: true; found: boolean; value?: unknown; version?: number; stale: boolean; servedBy: string }
+  /** `appliedIndex`: the log index this copy is applied to (compare with a write's `version`: a stale read shows how far behind it may be). */
+  | { ok: true; found: boolean; value?: unknown; version?: number; stale: boolean; servedBy: string; appliedIndex?: number }
   | Unavailable;
 
-export type MemoryListReply = { ok: true; keys: string[]; next: string | null; stale: boolean } | Unavailable;
+export type MemoryListReply = { ok: true; keys: string[]; next: string | null; stale: boolean; appliedIndex?: number } | Unavailable;
 
 export type { Member };
 

@@ -6,8 +6,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type {
   AgentBrief, AgentStats, AgentView, ChaosCommand, ChaosState, DetectorView, HealthReport, InboxPage, InitParams, Member, MemoryListReply,
-  MemoryOp, MemoryReadReply, MemoryReply, Refusal, TaskAnswer, TaskCommand,
+  MemoryOp, MemoryReadReply, MemoryReply, MetricsQuery, Refusal, TaskAnswer, TaskCommand,
 } from "../contract";
+import type { AgentMetrics, MemberLine } from "../core/metrics/report";
+import { checkHealth } from "./health";
+import { agentMetrics } from "./metrics";
 import type { AgentId } from "../core/ids";
 import type { Modules } from "../core/modules";
 import type { ProposeResult, VoteResult } from "../core/proposals/module";
@@ -17,10 +20,9 @@ import type { Envelope } from "../core/protocol";
 import type { StoredKey } from "./keys";
 import { Rng } from "../core/rng";
 import type { Env } from "../env";
-import { detectorView, healthCheck, inboxPage, probeNow } from "./ops";
+import { detectorView, inboxPage, probeNow, runTask } from "./ops";
 import { listMemory, readMemory, writeMemory } from "./replicated";
 import { cut as cutLink, NO_CHAOS, Shell } from "./shell";
-import { runTask } from "./tasks";
 import { RowStore } from "./store";
 
 function seedFromCrypto(): number {
@@ -60,6 +62,7 @@ export class MeshAgent extends DurableObject<Env> {
       now: Date.now(), rng: s.rng.fork(),
     });
     s.node = node;
+    s.attachMetrics(true);
     this.setChaos({ ...NO_CHAOS });
     // Wait for the join round (seeds answer inline with their membership) so the reply lists peers.
     await s.commitAndSend(effects);
@@ -144,7 +147,12 @@ export class MeshAgent extends DurableObject<Env> {
 
   /** Cron health check: is this agent answering, is its alarm armed? Re-arms a stalled alarm. */
   async health(): Promise<HealthReport | Refusal> {
-    return this.refusal() ?? healthCheck(this.shell, this.ctx.storage);
+    return this.refusal() ?? checkHealth(this.shell, this.ctx.storage, Date.now());
+  }
+
+  /** Its metrics over a window (report, monitor); a crashed agent answers from its storage. */
+  async metrics(q: MetricsQuery): Promise<AgentMetrics & { members?: MemberLine[] }> {
+    return agentMetrics(this.shell, q, Date.now());
   }
 
   /** A message enters the mesh through this agent: numbered, stored, flooded; then acknowledged. */
@@ -184,11 +192,7 @@ export class MeshAgent extends DurableObject<Env> {
   async memList(ns: string, prefix: string, limit: number, cursor: string | null, stale: boolean, hops = 0): Promise<MemoryListReply | Refusal> {
     return this.refusal() ?? listMemory(this.shell, ns, prefix, limit, cursor, stale, hops);
   }
-
-  /** A task request entering the mesh here (src/agent/tasks.ts). */
-  async task(cmd: TaskCommand): Promise<TaskAnswer | Refusal> {
-    return this.refusal() ?? (this.shell.node!.meta.state !== "active" ? { refused: "agent_unavailable" } : runTask(this.shell, cmd));
-  }
+  async task(cmd: TaskCommand): Promise<TaskAnswer | Refusal> { return this.refusal() ?? runTask(this.shell, cmd); } // src/agent/tasks.ts
 
   /** The full membership records (for topology repair's anti-entropy). */
   async membershipRecords(): Promise<Member[] | Refusal> {
@@ -240,6 +244,7 @@ export class MeshAgent extends DurableObject<Env> {
     const r = Node.restore((mod, cold) => s.store.load(mod, cold), Date.now(), s.rng.fork(), afterCrash);
     if (!r) return;
     s.node = r.node;
+    s.attachMetrics();
     s.commit(r.effects);
     this.ctx.waitUntil(this.loadKey().then(() => s.arm()));
   }

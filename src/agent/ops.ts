@@ -1,21 +1,8 @@
-// Small request flows of the MeshAgent that only read the node or wait on it: the cron's health check,
-// an inbox page, the failure detector's view of one member, and a probe made now.
-import type { DetectorView, HealthReport, InboxPage } from "../contract";
+// Small request flows of the MeshAgent that only read the node or wait on it (the cron's health check
+// is in health.ts): an inbox page, the failure detector's view of one member, and a probe made now.
+import type { DetectorView, InboxPage } from "../contract";
 import { INBOX_PREFIX, inboxCursor, inboxKey, type InboxEntry } from "../core/messages/log";
 import { TIMEOUT, type Shell } from "./shell";
-
-/** Is this agent answering, is its alarm armed? A stalled alarm is re-armed. */
-export async function healthCheck(s: Shell, storage: DurableObjectStorage): Promise<HealthReport> {
-  const node = s.node!;
-  const alarmAt = await storage.getAlarm();
-  const deadline = node.nextDeadline();
-  const stalled = deadline !== null && (alarmAt === null || alarmAt < Date.now() - 2 * node.meta.config.gossip.intervalMs - 1000);
-  if (stalled) {
-    s.forgetAlarm();
-    await s.arm();
-  }
-  return { agentId: node.meta.self, state: node.meta.state, alarmAt, deadline, stalled, rearmed: stalled };
-}
 
 /** Inbox entries after a cursor, oldest first, read from the row store (the inbox is not kept in memory). */
 export function inboxPage(s: Shell, after: number, limit: number): InboxPage {
@@ -45,3 +32,6 @@ export async function probeNow(s: Shell, target: string): Promise<DetectorView> 
   const r = await outcome;
   return detectorView(s, target, r === TIMEOUT || r === null ? null : r);
 }
+
+// Task requests (`task_orchestrate`, the worker calls) live in their own file.
+export { runTask } from "./tasks";

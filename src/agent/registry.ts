@@ -24,6 +24,15 @@ export interface SwarmHealth {
   alarmsArmed: number;
   rearmed: string[];
   unreachable: string[];
+  /** The log's leader as the answering agents know it (highest term), and that term. */
+  leader?: string | null;
+  term?: number;
+  /** A leader is known by some answering agent and answers itself (false: the swarm cannot write). */
+  quorum?: boolean;
+  /** Answering agents per mode (the sides of a partition). */
+  modes?: { "read-write": number; "read-only": number };
+  /** Repairs made by this check, in order. */
+  actions?: Array<{ action: "rearm" | "probe" | "failover"; agentId: string; detail: string }>;
 }
 
 type Result<T> = { ok: true; value: T } | { ok: false; code: "conflict" | "swarm_full" | "not_found"; message: string };

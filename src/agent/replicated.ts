@@ -40,7 +40,11 @@ async function viaLeader<T>(s: Shell, leader: string | null, hops: number, deadl
     } catch {
       r = null;
     }
-    const ok = r !== null && !isRefusal(r);
+    // An agent that answers `read_only` cannot be the leader of a side that may write (this agent
+    // asked it because it is not read-only itself): a leader pointer gone stale across a partition.
+    // Treat it as a failed call and wait for the log to name the leader, as for one that did not answer.
+    const staleLeader = r !== null && (r as { ok?: unknown; code?: unknown }).ok === false && (r as { code?: unknown }).code === "read_only";
+    const ok = r !== null && !isRefusal(r) && !staleLeader;
     s.report(leader, "raft", "forward", ok, Date.now() - t0);
     if (ok) return r as T;
   }
@@ -105,9 +109,11 @@ const kv = (s: Shell) => s.node!.mods.raft.machine<KvStore>("kv")!;
 export function readMemory(s: Shell, ns: string, key: string, stale: boolean, hops: number): Promise<MemoryReadReply> | MemoryReadReply {
   const local = (isStale: boolean): MemoryReadReply => {
     const rec = kv(s).get(ns, key, Date.now());
+    // A stale copy says how far it is applied (a learner follows the log through the spreading tree).
+    const appliedIndex = s.node!.mods.raft.appliedIndex();
     return rec
-      ? { ok: true, found: true, value: rec.value, version: rec.version, stale: isStale, servedBy: s.self }
-      : { ok: true, found: false, stale: isStale, servedBy: s.self };
+      ? { ok: true, found: true, value: rec.value, version: rec.version, stale: isStale, servedBy: s.self, appliedIndex }
+      : { ok: true, found: false, stale: isStale, servedBy: s.self, appliedIndex };
   };
   // A read-only side serves its own copy, marked stale: it cannot confirm it is current.
   if (stale || s.node!.meta.config.consensus.voters === 0 || s.node!.mode() === "read-only") return local(true);
@@ -117,7 +123,9 @@ export function readMemory(s: Shell, ns: string, key: string, stale: boolean, ho
 export function listMemory(
   s: Shell, ns: string, prefix: string, limit: number, cursor: string | null, stale: boolean, hops: number,
 ): Promise<MemoryListReply> | MemoryListReply {
-  const local = (isStale: boolean): MemoryListReply => ({ ok: true, ...kv(s).list(ns, prefix, limit, cursor, Date.now()), stale: isStale });
+  const local = (isStale: boolean): MemoryListReply => ({
+    ok: true, ...kv(s).list(ns, prefix, limit, cursor, Date.now()), stale: isStale, appliedIndex: s.node!.mods.raft.appliedIndex(),
+  });
   if (stale || s.node!.meta.config.consensus.voters === 0 || s.node!.mode() === "read-only") return local(true);
   return linearizable(s, hops, () => local(false), (stub) => stub.memList(ns, prefix, limit, cursor, false, hops + 1));
 }

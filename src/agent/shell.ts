@@ -226,6 +226,24 @@ export class Shell {
     this.scheduledAlarm = null;
   }
 
+  /**
+   * Point the node's metrics at the counters this shell keeps (billed operations) and the node's own
+   * counters: the metrics module records their deltas per time bucket. Called whenever a node is
+   * created (`fromZero`: its creation's operations count too) or restored.
+   */
+  attachMetrics(fromZero = false): void {
+    const node = this.node;
+    if (!node) return;
+    node.mods.metrics.setCounterSource(() => ({
+      alarms: this.stats.alarms,
+      peerCalls: this.stats.peerCalls,
+      peerCallFailures: this.stats.peerCallFailures,
+      chaosDropped: this.stats.chaosDropped,
+      rowsWritten: this.store.rowsWritten,
+      ...node.counters(),
+    }), fromZero);
+  }
+
   /** Structured JSON lines for `wrangler tail`; protocol chatter (debug) only when MESH_LOG=debug. */
   private log(ev: LogEvent): void {
     if (ev.level === "debug" && this.env.MESH_LOG !== "debug") return;

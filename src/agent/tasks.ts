@@ -40,6 +40,7 @@ async function command(s: Shell, op: string, fn: (rid: string) => void): Promise
 }
 
 export async function runTask(s: Shell, cmd: TaskCommand): Promise<TaskAnswer> {
+  if (s.node!.meta.state !== "active") return { op: cmd.op, ok: false, code: "agent_unavailable", message: `Agent ${s.self} has left or was shut down.` };
   const tasks = s.node!.mods.tasks;
   switch (cmd.op) {
     case "submit":

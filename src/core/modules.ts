@@ -4,6 +4,7 @@
 import { Health } from "./health/module";
 import { Membership } from "./membership/swim";
 import { KvStore } from "./memory/kv";
+import { Metrics } from "./metrics/module";
 import { Messages } from "./messages/log";
 import { Partition } from "./partition/module";
 import { ProposalBook } from "./proposals/book";
@@ -26,6 +27,7 @@ export function buildModules(ctx: (mod: string) => Context) {
     proposals: new Proposals(ctx("proposals"), onLog, byPbft, keys),
     health: new Health(ctx("health")),
     tasks: new Tasks(ctx("tasks")),
+    metrics: new Metrics(ctx("metrics")),
   };
 }
 

@@ -12,6 +12,7 @@ import { getInbox, postMessage } from "./messages";
 import { faultTolerance } from "./fault";
 import { deleteMemory, getMemory, listMemory, putMemory } from "./memory";
 import { guardMcp, serveMcp } from "./mcp";
+import { getMonitor, getReport } from "./metrics";
 import { castVote, createProposal, getProposal, listProposals } from "./proposals";
 import { claimTask, completeTask, failTask, getTask, listTasks, submitTask } from "./tasks";
 import { VERSION } from "./version";
@@ -38,6 +39,8 @@ const ROUTES: Array<[string, Partial<Record<"GET" | "POST" | "PUT" | "DELETE", H
   ["/v1/swarms/:swarmId/tasks/:taskId/complete", { POST: completeTask }],
   ["/v1/swarms/:swarmId/tasks/:taskId/fail", { POST: failTask }],
   ["/v1/swarms/:swarmId/agents/:agentId/tasks/claim", { POST: claimTask }],
+  ["/v1/swarms/:swarmId/report", { GET: getReport }],
+  ["/v1/swarms/:swarmId/monitor", { GET: getMonitor }],
   ["/v1/swarms/:swarmId/proposals", { GET: listProposals, POST: createProposal }],
   ["/v1/swarms/:swarmId/proposals/:proposalId", { GET: getProposal }],
   ["/v1/swarms/:swarmId/proposals/:proposalId/votes", { POST: castVote }],

@@ -33,6 +33,15 @@ export const badRequest = (message: string, details?: unknown) => new ApiError(4
 export const notFound = (message: string) => new ApiError(404, "not_found", message);
 export const conflict = (message: string) => new ApiError(409, "conflict", message);
 
+/**
+ * One structured JSON line (level, mod, event, fields) for `wrangler tail`, like the agents' logs: the
+ * router logs only what went wrong. An Error's message and stack travel as fields.
+ */
+export function logError(event: string, err: unknown, fields: Record<string, unknown> = {}): void {
+  const e = err instanceof Error ? { error: err.message, stack: err.stack } : { error: String(err) };
+  console.error(JSON.stringify({ level: "error", mod: "router", event, ...fields, ...e }));
+}
+
 export function errorResponse(err: unknown): Response {
   if (err instanceof ApiError) {
     const body: { error: { code: string; message: string; details?: unknown } } = {
@@ -42,7 +51,7 @@ export function errorResponse(err: unknown): Response {
     return json(body, err.status, err.headers);
   }
   // Anything else is our bug: log it, never leak a stack trace.
-  console.error("unhandled error:", err);
+  logError("unhandled_error", err);
   return json({ error: { code: "internal_error", message: "Something went wrong inside the mesh; it has been logged." } }, 500);
 }
 

@@ -67,7 +67,8 @@ export function buildMcpServer(env: Env): McpServer {
       // The SDK has validated `args` against inputSchema (an invalid call never gets here).
       async (args: Record<string, unknown>) => {
         try {
-          return okResult(await tool.run(env, args));
+          const data = await tool.run(env, args);
+          return okResult(data, tool.text?.(data));
         } catch (err) {
           return errorResult(err, args);
         }

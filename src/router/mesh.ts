@@ -3,7 +3,7 @@
 import { agentObjectName, isRefusal, type AgentBrief, type AgentView, type Refusal } from "../contract";
 import type { SwarmRecord } from "../agent/registry";
 import type { Env } from "../env";
-import { ApiError, badRequest, notFound } from "./errors";
+import { ApiError, badRequest, logError, notFound } from "./errors";
 import { ID_PATTERN } from "../core/ids";
 
 const ROSTER_TTL_MS = 2000;
@@ -56,7 +56,7 @@ export function agentError(err: unknown, agentId: string): ApiError {
       agentId,
     });
   }
-  console.error(`agent ${agentId} call failed:`, err);
+  logError("agent_call_failed", err, { agent: agentId });
   return new ApiError(503, "agent_unavailable", `Agent ${agentId} could not be reached.`, { agentId });
 }
 

@@ -160,6 +160,21 @@ export const ListTasksQuery = z.strictObject({
 
 export type SubmitTaskBody = z.infer<typeof SubmitTask>;
 
+/** `GET …/report`: the seed's `--timeframe` and `--format`. */
+export const ReportQuery = z.strictObject({
+  timeframe: z.enum(["1h", "24h", "7d"]).optional(),
+  format: z.enum(["json", "markdown"]).optional(),
+});
+
+/** Snapshot interval bounds (ms): fast enough for a demo, slow enough that a stream cannot hammer every agent. */
+export const MONITOR_INTERVAL = { min: 250, max: 60_000, default: 3000 } as const;
+/** `GET …/monitor`: snapshots every `interval` ms, `count` of them (default: until the client leaves, at most 30 minutes). */
+export const MonitorQuery = z.strictObject({
+  interval: z.string().regex(/^\d{1,6}$/, "must be an integer number of milliseconds").optional(),
+  metrics: z.string().max(512).optional(),
+  count: z.string().regex(/^\d{1,5}$/, "must be an integer 1..10000").optional(),
+});
+
 export const DeleteSwarmQuery = z.strictObject({ purge: z.enum(["true", "false"]).optional() });
 export const EmptyQuery = z.strictObject({});
 

@@ -4,6 +4,7 @@
 // Durable Object runs, applies each core's effects to a modelled disk *before* sending (as the shell
 // does), keeps one timer per agent (the alarm), counts what Cloudflare would bill, and checks
 // invariants after every event. A failure names its seed; `SIM_SEED=<n>` replays one seed.
+import { ModelKeys } from "./keys";
 import { resolveConfig, type SwarmConfigInput } from "../../src/core/config";
 import type { AgentId } from "../../src/core/ids";
 import type { Member } from "../../src/core/membership/member";
@@ -48,6 +49,10 @@ export interface SimNode {
   inbox: string[];
   inboxSeen: Set<string>;
   bill: Bill;
+  /** Under `signing`: a lying agent signs with a wrong key (chaos `byzantine: forge`). */
+  forge?: boolean;
+  /** Under `signing`: envelopes this agent dropped because a signed part did not verify. */
+  forgedDropped?: number;
 }
 
 export interface Bill {
@@ -79,6 +84,17 @@ export class Simulator {
   /** Observers for measurements: called after an agent handled an input. */
   onEffects: Array<(node: SimNode, fx: Effects) => void> = [];
   readonly raftLeaders = new Map<number, string>();
+  /** The term of the entry applied at each log index, by whoever applied it first (State Machine Safety). */
+  readonly appliedTerms = new Map<number, number>();
+  /** Billed calls each agent made, by `mod.type` (an envelope carrying a `msg` by its type), like the shell's `callsByType`. */
+  readonly sentByType = new Map<string, Record<string, number>>();
+
+  /**
+   * Signatures, as the shell does them (`enableSigning`): each agent's key pinned through the log, every
+   * signed part of an outgoing envelope signed, every signed part of an incoming one verified against
+   * the pinned key before the node sees it. The model scheme (./keys.ts) stands in for Ed25519.
+   */
+  private keys: ModelKeys | null = null;
 
   constructor(readonly seed: number, net: Partial<NetworkOptions> = {}) {
     this.rng = new Rng(seed);
@@ -110,6 +126,44 @@ export class Simulator {
     });
     node.core = core;
     this.handle(node, effects);
+    this.pinKey(node);
+  }
+
+  /** Turn on signing (see `keys`): every live agent pins its model public key through the log now. */
+  enableSigning(): void {
+    this.keys = new ModelKeys(this.seed);
+    for (const n of this.nodes.values()) this.pinKey(n);
+  }
+
+  private pinKey(n: SimNode): void {
+    if (!this.keys || !n.core) return;
+    this.handle(n, n.core.run(this.now, (m) => m.proposals.pinKey(`model:${n.id}`)).effects);
+  }
+
+  /** The shell's outgoing step: sign the parts a signing module asks for (a forger signs garbage). */
+  private sign(from: SimNode, env: Envelope): Envelope {
+    const d = this.keys && from.core ? from.core.signingFor(env.mod) : undefined;
+    if (!d || !this.keys) return env;
+    const { env: out, items } = d.outgoing(env);
+    for (const it of items) it.set(from.forge ? this.keys.sign(`not-${from.id}`, it.payload) : this.keys.sign(from.id, it.payload));
+    return out;
+  }
+
+  /** The shell's incoming step: every signed part must verify against its signer's pinned key. */
+  private verified(node: SimNode, env: Envelope): boolean {
+    const d = this.keys && node.core ? node.core.signingFor(env.mod) : undefined;
+    if (!d || !this.keys || node.core!.receiveCheck(env) !== null) return true;
+    let parts;
+    try {
+      parts = d.incoming(env);
+    } catch {
+      return false;
+    }
+    const book = node.core!.mods.proposals;
+    for (const p of parts) {
+      if (p.sig === null || book.pinnedKey(p.signer) !== `model:${p.signer}` || !this.keys.verify({ ...p, sig: p.sig })) return false;
+    }
+    return true;
   }
 
   private addNode(id: string): SimNode {
@@ -138,6 +192,7 @@ export class Simulator {
     if (!r) return;
     n.core = r.node;
     this.handle(n, r.effects);
+    this.pinKey(n); // the shell re-pins a key the log does not show yet (idempotent)
   }
 
   /** Pause an agent (GC pause, overloaded isolate): it processes nothing until `until`, then catches up. */
@@ -237,6 +292,10 @@ export class Simulator {
       this.handle(node, node.core.called({ to: e.env.to, mod: e.env.mod, type: e.env.type, ok: false, ms: e.ms }, this.now));
     } else {
       this.mix(2, e.t, node.id, e.env.type + e.env.from);
+      if (!this.verified(node, e.env)) {
+        node.forgedDropped = (node.forgedDropped ?? 0) + 1;
+        return;
+      }
       // What it sends back to the sender rides inline on the sender's call (the shell's rule): not a call of its own.
       this.handle(node, node.core.receive(e.env, this.now), e.env.from);
     }
@@ -287,8 +346,15 @@ export class Simulator {
     return s && s.length ? s[this.rng.int(s.length)] : 0;
   }
 
-  private transmit(from: SimNode, env: Envelope, inline: boolean): void {
-    if (!inline) from.bill.peerCalls++;
+  private transmit(from: SimNode, env0: Envelope, inline: boolean): void {
+    const env = this.sign(from, env0);
+    if (!inline) {
+      from.bill.peerCalls++;
+      const kind = `${env.mod}.${(env.msg as { type?: string } | undefined)?.type ?? env.type}`;
+      let c = this.sentByType.get(from.id);
+      if (!c) this.sentByType.set(from.id, (c = {}));
+      c[kind] = (c[kind] ?? 0) + 1;
+    }
     if (this.linkDown(from.id, env.to)) return;
     if (this.rng.chance(this.net.loss)) return;
     const target = this.nodes.get(env.to);
@@ -347,6 +413,16 @@ export class Simulator {
       const l = this.raftLeaders.get(rs.term);
       if (l !== undefined && l !== node.id) throw this.fail(`two leaders in term ${rs.term}: ${l} and ${node.id}`);
       this.raftLeaders.set(rs.term, node.id);
+    }
+    // 5. State Machine Safety (Raft §3.6.3): every agent — voter or learner, however the entries reached
+    //    it (appends, the spreading tree, pulls, snapshots) — applies the same entry (by term) at an index.
+    for (const o of fx.outputs) {
+      if (o.mod !== "raft" || !o.key.startsWith("applied:")) continue;
+      const i = Number(o.key.slice("applied:".length));
+      const term = (o.value as { term: number }).term;
+      const seen = this.appliedTerms.get(i);
+      if (seen === undefined) this.appliedTerms.set(i, term);
+      else if (seen !== term) throw this.fail(`${node.id} applied index ${i} at term ${term}, another agent at term ${seen}`);
     }
   }
 

@@ -20,6 +20,7 @@ const MCP_URL = "http://mesh.test/mcp";
 const TOOL_NAMES = [
   "swarm_init", "swarm_status", "agent_spawn", "daa_communication", "daa_consensus", "daa_fault_tolerance", "memory_usage", "topology_optimize", "agent_inbox",
   "task_orchestrate", "task_claim", "task_complete", "task_fail", "task_status",
+  "performance_report", "swarm_monitor",
 ];
 
 type Era = "legacy" | "modern";
@@ -144,7 +145,27 @@ describe.each<[Era]>([["legacy"], ["modern"]])("MCP over Streamable HTTP (%s era
     expect(stored1).toMatchObject({ action: "store", swarmId, namespace: "mesh", key: `mesh:network:${task}` });
     expect(stored1.version).toBeGreaterThan(0);
 
-    // post: swarm_status → memory_usage store "mesh:metrics:<task>" "$(swarm_status)" --namespace=mesh
+    // post: performance_report --format=json --timeframe=24h → memory_usage store "mesh:metrics:<task>"
+    // "$(swarm_status)" --namespace=mesh → daa_communication network_shutdown.
+    const report = ok(await call(client, "performance_report", { format: "json", timeframe: "24h" }), "performance_report");
+    const httpReport = await http("GET", `/v1/swarms/${swarmId}/report?timeframe=24h`);
+    expect(report).toMatchObject({ swarmId, timeframe: "24h", format: "json" });
+    for (const k of ["network", "consensus", "load"]) expect(Object.keys(report[k]), k).toEqual(Object.keys(httpReport[k]));
+    // Both count what happened so far: one message entered the mesh, one election, one gossip decision
+    // (daa_consensus), the write and the agents' key pins on the log.
+    for (const r of [report, httpReport]) {
+      expect(r.network.messages.originated).toBe(1);
+      expect(r.consensus.leaderElections).toBe(1);
+      expect(r.consensus.protocols.gossip?.decisions).toBe(1);
+      expect(r.consensus.decisions).toBe(1);
+      expect(r.consensus.logProposals).toBeGreaterThanOrEqual(1);
+      expect(r.consensus.byzantineTolerance).toBe(1); // 5 voters: f = 1
+      expect(r.agents).toMatchObject({ total: 12, answering: 12, reporting: 12 });
+      expect(r.cost.naivePerAgentHour).toBe(8400);
+      expect(r.network.latencyMs.p99).not.toBeNull();
+    }
+    expect(report.network.throughput).toBeGreaterThan(0);
+    expect(report.consensus.leader).toBe(httpReport.consensus.leader);
     const statusCall = await call(client, "swarm_status", {});
     const status = ok(statusCall, "swarm_status");
     const httpStatus = await http("GET", `/v1/swarms/${swarmId}`);
@@ -239,6 +260,27 @@ describe.each<[Era]>([["legacy"], ["modern"]])("MCP over Streamable HTTP (%s era
     expect(topo.after).toMatchObject({ nodes: 12, connected: true, bridges: 0, articulationPoints: 0 });
     const httpTopo = await http("POST", `/v1/swarms/${swarmId}/topology/optimize`);
     for (const k of ["nodes", "edges", "connected", "components", "bridges", "articulationPoints"]) expect(topo.after[k], k).toEqual(httpTopo.after[k]);
+
+    // swarm_monitor --interval --metrics=connectivity,latency,throughput: a short series of snapshots.
+    const mon = ok(await call(client, "swarm_monitor", { interval: 250, count: 3, metrics: "connectivity,latency,throughput" }), "swarm_monitor");
+    expect(mon).toMatchObject({ swarmId, intervalMs: 250 });
+    expect(mon.snapshots.map((s: any) => s.seq)).toEqual([1, 2, 3]);
+    for (let i = 1; i < 3; i++) expect(mon.snapshots[i].at - mon.snapshots[0].at).toBeGreaterThanOrEqual(i * 250);
+    for (const s of mon.snapshots) {
+      expect(s.connectivity.now).toBeGreaterThan(0.5); // the mean reachable fraction (1 when settled; a loaded machine may lag)
+      expect(s.connectivity.now).toBeLessThanOrEqual(1);
+      expect(s).toHaveProperty("latency");
+      expect(s).toHaveProperty("throughput");
+      expect(s).not.toHaveProperty("agents");
+    }
+    const one = ok(await call(client, "swarm_monitor", {}), "swarm_monitor snapshot");
+    expect(one.snapshots).toHaveLength(1);
+    expect(one.snapshots[0].agents.map((a: any) => a.agentId)).toEqual(Array.from({ length: 12 }, (_, i) => `agent-${i + 1}`));
+    // performance_report in Markdown: the text is the document, structuredContent the same report.
+    const mdCall = await call(client, "performance_report", { format: "markdown", timeframe: "1h" });
+    expect(mdCall.isError).toBeFalsy();
+    expect(mdCall.content[0].text).toMatch(/^# Performance report: swarm-[0-9a-f]{10} \(1h\)/);
+    expect(mdCall.structuredContent).toMatchObject({ swarmId, timeframe: "1h", format: "markdown" });
     await client.close();
   });
 });
@@ -423,6 +465,21 @@ function badCalls(): Array<[string, Record<string, unknown>, string | null, stri
     ["agent_inbox", { agentId: "agent-1", limit: 1001 }, "limit"],
     ["agent_inbox", { agentId: "agent-1", limit: "10" }, "limit"],
     ["agent_inbox", { swarmId: "ghost", agentId: "agent-1" }, "swarmId", "not_found"],
+    // performance_report
+    ["performance_report", { format: "xml" }, "format"],
+    ["performance_report", { timeframe: "2h" }, "timeframe"],
+    ["performance_report", { timeframe: 24 }, "timeframe"],
+    ["performance_report", { verbose: true }, "verbose"],
+    ["performance_report", { swarmId: "ghost" }, "swarmId", "not_found"],
+    // swarm_monitor
+    ["swarm_monitor", { interval: 10 }, "interval"],
+    ["swarm_monitor", { interval: "3000" }, "interval"],
+    ["swarm_monitor", { count: 0 }, "count"],
+    ["swarm_monitor", { count: 21 }, "count"],
+    ["swarm_monitor", { count: 20, interval: 60_000 }, "count"],
+    ["swarm_monitor", { metrics: "connectivity,bogus" }, "metrics"],
+    ["swarm_monitor", { metrics: ["bogus"] }, "metrics"],
+    ["swarm_monitor", { swarmId: "ghost" }, "swarmId", "not_found"],
   ];
 }
 

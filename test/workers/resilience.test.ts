@@ -113,6 +113,60 @@ describe("cron health check", () => {
 
     const status = await api("GET", "/v1/swarms/cron");
     expect(status.body.health).toMatchObject({ agents: 5, answering: 4, unreachable: ["agent-4"], rearmed: ["agent-2"] });
+    expect(status.body.health.actions).toEqual(expect.arrayContaining([
+      expect.objectContaining({ action: "rearm", agentId: "agent-2" }),
+      expect.objectContaining({ action: "probe", agentId: "agent-4" }),
+    ]));
     expect(await runInDurableObject(stub("cron", "agent-2"), (_i: MeshAgent, s) => s.storage.getAlarm())).not.toBeNull();
+    // The report and the monitor carry the check too.
+    expect((await api("GET", "/v1/swarms/cron/report?timeframe=1h")).body.platform.health).toMatchObject({ unreachable: ["agent-4"], rearmed: ["agent-2"] });
+  });
+
+  test("a dead leader is replaced on the cron's evidence, long before any timer would; no leader at all is flagged", async () => {
+    // Timers an hour long at every layer: only the cron's repair can elect a new leader within this test.
+    const slow = { gossip: { intervalMs: 60_000 }, failure: { heartbeatMs: 60_000, timeoutMs: 600_000 }, consensus: { heartbeatMs: 60_000, electionMs: 600_000 } };
+    await api("POST", "/v1/swarms", { swarmId: "cron-leader", agents: 7, ...slow });
+    await waitFor(async () => (await api("PUT", "/v1/swarms/cron-leader/memory/t/k", { value: 1 })).status === 200, 30_000, 100);
+    // Every agent's key pinned through the log first: a pin still in flight when the leader dies would be
+    // a failed call to it, the log's own evidence path, and a voter would depose it before the cron runs.
+    const all7 = Array.from({ length: 7 }, (_, i) => `agent-${i + 1}`);
+    // Every agent must see every pin (an agent that has not applied its own retries it). With hour-long
+    // heartbeats a follower may learn the last commit only from the next append: a generous deadline.
+    const run = runInDurableObject as unknown as (s: unknown, f: (i: any) => boolean) => Promise<boolean>;
+    for (const viewer of all7) {
+      await waitFor(async () => run(stub("cron-leader", viewer), (i) => all7.every((a) => i.shell.node.mods.proposals.pinnedKey(a))), 120_000, 100);
+    }
+    const raftOf = async (a: string) => (await api("GET", `/v1/swarms/cron-leader/agents/${a}`)).body.raft;
+    // The leader as the agents that lead say (the highest term's), not one follower's possibly stale view.
+    const first = (await Promise.all(all7.map(raftOf))).filter((r) => r?.role === "leader").sort((x, y) => y.term - x.term)[0];
+    const leader: string = first.leader;
+    expect(leader).toMatch(/^agent-\d$/);
+    await api("POST", "/v1/swarms/cron-leader/chaos", { action: "crash", agents: [leader] });
+
+    const runCron = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), env as any, ctx);
+      await waitOnExecutionContext(ctx);
+      return (await api("GET", "/v1/swarms/cron-leader")).body.health;
+    };
+    const h = await runCron();
+    expect(h.unreachable).toEqual([leader]);
+    expect(h.actions).toEqual(expect.arrayContaining([expect.objectContaining({ action: "failover", agentId: leader })]));
+    // The voters that probed it found it gone; the first live voter campaigned: a new leader, at a higher term.
+    const live = Array.from({ length: 7 }, (_, i) => `agent-${i + 1}`).filter((a) => a !== leader);
+    const next = await waitFor(async () => {
+      const rs = await Promise.all(live.map(raftOf));
+      return rs.find((r) => r.role === "leader" && r.term > first.term) ?? null;
+    }, 20_000, 100);
+    expect(next.leader).not.toBe(leader);
+    await waitFor(async () => (await api("PUT", "/v1/swarms/cron-leader/memory/t/k", { value: 2 })).status === 200, 20_000, 100);
+    const h2 = await runCron();
+    expect(h2).toMatchObject({ leader: next.leader, quorum: true });
+
+    // Crash a majority of the voters: nobody can lead; the check says so.
+    const voters: string[] = next.voters.filter((v: string) => v !== next.leader);
+    await api("POST", "/v1/swarms/cron-leader/chaos", { action: "crash", agents: [next.leader, ...voters.slice(0, 2)] });
+    const h3 = await runCron();
+    expect(h3.quorum).toBe(false);
   });
 });

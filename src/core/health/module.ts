@@ -51,10 +51,12 @@ export class Health implements Module {
 
   tick(_now: number, lateMs: number): void {
     this.alarmLateMs.add(Math.max(0, lateMs));
+    this.ctx.observe("platform.alarmLateMs", Math.max(0, lateMs));
   }
 
   onCall(r: CallResult): void {
     this.calls++;
+    this.ctx.observe(r.ok ? "network.callMs" : "network.callFailed", r.ok ? r.ms : 1);
     if (r.ok) this.callMs.add(r.ms);
     else this.failedCalls++;
   }

@@ -599,6 +599,7 @@ export class Membership implements Module, MembershipView {
     if (m.status === "alive") {
       this.stats.suspicionsRaised++;
       this.ctx.log("info", "suspect", { agent: target, incarnation: m.inc });
+      this.ctx.observe("membership.suspected", 1);
     }
     this.accept(next, m, now);
   }
@@ -658,6 +659,7 @@ export class Membership implements Module, MembershipView {
         delete next.by;
         this.stats.refutations++;
         this.ctx.log("info", "refuted", { status: m.status, incarnation: m.inc });
+        this.ctx.observe("membership.refuted", 1);
         this.accept(next, me, now);
       }
       return;

@@ -123,6 +123,8 @@ export class Partition implements Module {
       this.ctx.send(id, "probe", { seq: ++this.seq, reach: t.digest(now) });
     }
     for (const e of r.events) this.ctx.log("info", "partition", { detail: e });
+    this.ctx.observe("network.reachableFraction", ((s) => (s && s.members > 0 ? s.reachableMembers.length / s.members : 1))(t.lastStatus()));
+    if (r.events.some((e) => e.startsWith("partition episode ended"))) this.ctx.observe("partition.recoveryMs", t.episodes().at(-1)?.recoveryMs ?? 0);
   }
 
   /** A peer call that succeeded is a round trip: this agent's messages reach that member too. */

@@ -5,17 +5,29 @@
 // voter — one server at a time (Raft thesis §4.1), so every change is safe. When the failure detector
 // buries the leader, the first live voter campaigns at once instead of waiting out a timeout.
 //
+// Learners are off the leader's path (issue #14): the leader replicates to the voters only, and every
+// agent that applies committed entries passes them on to its children in a spreading tree rooted at the
+// leader (`tree`/`learn`) — the leader's own work per write is (voters − 1) appends plus ROOT_FANOUT
+// pushes, whatever the size of the swarm. A missed push is repaired by index: each agent's commit index
+// rides on SWIM's pings and acks (the piggyback delegate, no extra call), and an agent that stays behind
+// a neighbour for a gossip round, or that receives entries that do not connect to its log, pulls what it
+// lacks from that peer (`tree`/`pull`, answered inline with a `learn`). Anti-entropy alone (pull on
+// gossip) would cost nothing extra but leave learners a gossip round or more behind; the tree makes a
+// learner's staleness ≈ depth × one call (depth ⌈log₄ N⌉ + 1), and the pull bounds it by about two
+// gossip rounds when a push is lost.
+//
 // Persisted rows: `hard` (term, vote, commit), `snap` (the snapshot's index, term, configuration),
 // `log:<index>` (entries after the snapshot), `applied` (how far the state machines applied), and each
 // state machine's rows under `sm:<name>:`. Term, vote and entries are in these rows — written in the
 // same transaction as everything else of the input — before any message that depends on them is sent.
 import { DEFAULT_CONFIG } from "../config";
-import { rankByHash, VOTER_SEED } from "../hash";
+import { hash32, rankByHash, VOTER_SEED } from "../hash";
+import { isId } from "../ids";
 import type { CallResult, Context, Envelope, InitOptions, MemberChange, Module, Persisted } from "../protocol";
 import { num, prefixEnd } from "../store";
-import { Raft, type Entry, type HardState, type RaftConfig, type RaftMsg, type Ready, type SnapshotMeta } from "./raft";
+import { Raft, type Entry, type HardState, type Learned, type RaftConfig, type RaftMsg, type Ready, type Snapshot, type SnapshotMeta } from "./raft";
 import { asSmCommand, asSnapshotData, type StateMachine } from "./statemachine";
-import { validRaftMsg } from "./validate";
+import { validRaftMsg, validTreeMsg, type TreeMsg } from "./validate";
 
 /**
  * Raft counts time in ticks: a heartbeat interval is this many. A tick is also how often a candidate
@@ -27,6 +39,15 @@ export const HEARTBEAT_TICKS = 30;
 const MAX_SLOWDOWN = 4;
 const LOG = "log:";
 const SM = "sm:";
+/** The leader's children in the spreading tree: its pushes per write are (voters − 1) + this (issue #14: ≤ voters + 2). */
+export const ROOT_FANOUT = 2;
+/** Everyone else's children in the spreading tree (a Durable Object makes at most 6 calls at once). */
+export const TREE_FANOUT = 4;
+/** Tree order: independent of the voters' placement and of the overlay's rings. */
+const TREE_SEED = 0x74726565;
+const LEARNERS_VIA_TREE = true;
+/** A pull not answered within this long may be sent again (to anyone). */
+const PULL_RETRY_MS = 2000;
 
 export interface RaftStatus {
   role: string;
@@ -50,6 +71,12 @@ export class ReplicatedLog implements Module {
   private carryMs = 0;
   /** The (term, leader) this agent already asked the voters to check (once each). */
   private checked = "";
+  /**
+   * When this leader proposed each entry still uncommitted (index → ms): proposal → commit is the log's
+   * commit latency (the metrics' `raft.commitMs`, `raft.commitParticipation`). Memory only: a new leader does not
+   * time the entries it inherited.
+   */
+  private readonly proposedAt = new Map<number, number>();
   private knownLeader: string | null = null;
   private publishedVoters = "";
   /** Per state machine, the log index of its `due` command in flight (one at a time). */
@@ -57,7 +84,13 @@ export class ReplicatedLog implements Module {
   /** Confirmed reads waiting for the state machines to catch up to their index. */
   private readyReads: Array<{ ctx: number; index: number }> = [];
   private readonly machines: Map<string, StateMachine>;
-  private readonly stats = { proposals: 0, applied: 0, elections: 0, snapshotsSent: 0 };
+  private readonly stats = { proposals: 0, applied: 0, elections: 0, snapshotsSent: 0, pushes: 0, pulls: 0, pullsServed: 0 };
+  /** The spreading tree's root (the leader) as last heard, for agents that do not follow the leader directly. */
+  private treeRoot: string | null = null;
+  private treeCache: { key: string; order: string[]; pos: Map<string, number> } | null = null;
+  /** A neighbour seen ahead of this agent's commit index: pull from it if still behind a round later. */
+  private lag: { index: number; since: number; from: string } | null = null;
+  private pullSent: { to: string; at: number } | null = null;
 
   constructor(private readonly ctx: Context, machines: StateMachine[]) {
     this.machines = new Map(machines.map((m) => [m.name, m]));
@@ -68,6 +101,14 @@ export class ReplicatedLog implements Module {
   }
 
   /** Act on evidence rather than timers (older configs lack the field: on). */
+  /**
+   * Learners get the log through the spreading tree, not from the leader. Always on; a switch so the
+   * previous design (the leader appends to every member) can be measured the same way (false).
+   */
+  private get viaTree(): boolean {
+    return LEARNERS_VIA_TREE;
+  }
+
   private get fast(): boolean {
     return this.ctx.config.consensus.fastFailover !== false;
   }
@@ -160,7 +201,10 @@ export class ReplicatedLog implements Module {
     this.carryMs = 0;
     this.applied = applied;
     this.raft = new Raft(
-      { id: this.ctx.self, electionTicks: this.timing.electionTicks, heartbeatTicks: HEARTBEAT_TICKS, rng: this.ctx.rng },
+      {
+        id: this.ctx.self, electionTicks: this.timing.electionTicks, heartbeatTicks: HEARTBEAT_TICKS, rng: this.ctx.rng,
+        replicateLearners: !this.viaTree,
+      },
       { hard, snapshot: snap, entries, applied },
     );
     this.absorb(this.raft.ready());
@@ -169,25 +213,37 @@ export class ReplicatedLog implements Module {
   // ---- inputs -------------------------------------------------------------------------------
 
   validate(env: Envelope): string | null {
+    if (env.type === "tree") {
+      if (!validTreeMsg(env.msg)) return "bad tree.msg";
+      const m = env.msg as TreeMsg;
+      return m.type === "learn" ? this.badEntries(m.entries) : null;
+    }
     if (env.type === "submit") {
       const sm = typeof env.sm === "string" ? this.machines.get(env.sm) : undefined;
       return sm && sm.validCommand(env.cmd) ? null : "bad raft.submit";
     }
     if (env.type !== "raft" || !validRaftMsg(env.msg)) return "bad raft.msg";
     const m = env.msg as RaftMsg;
-    if (m.type === "app") {
-      for (const e of m.entries) {
-        if (e.kind !== "cmd") continue;
-        const c = asSmCommand(e.data);
-        const sm = this.machines.get(c.sm);
-        if (!sm || !sm.validCommand(c.cmd)) return `bad raft entry ${e.index}`;
-      }
+    return m.type === "app" ? this.badEntries(m.entries) : null;
+  }
+
+  private badEntries(entries: Entry[]): string | null {
+    for (const e of entries) {
+      if (e.kind !== "cmd") continue;
+      const c = asSmCommand(e.data);
+      const sm = this.machines.get(c.sm);
+      if (!sm || !sm.validCommand(c.cmd)) return `bad raft entry ${e.index}`;
     }
     return null;
   }
 
   receive(env: Envelope): void {
     if (!this.raft) return;
+    if (env.type === "tree") {
+      this.advance(this.ctx.now(), this.ctx.lateMs());
+      this.onTree(env.from, env.msg as TreeMsg);
+      return;
+    }
     if (env.type === "submit") {
       // A command another agent submits (fire and forget: it retries until it sees it applied).
       if (this.raft.role === "leader") this.propose(env.sm as string, env.cmd);
@@ -277,6 +333,137 @@ export class ReplicatedLog implements Module {
     if (first === this.ctx.self) this.absorb(raft.campaign());
   }
 
+  // ---- the spreading tree (issue #14) ---------------------------------------------------------
+
+  /** Commit index on every SWIM ping and ack: a neighbour that stays behind pulls (no extra call). */
+  readonly piggyback = {
+    attach: (): unknown => (this.raft ? { c: this.raft.commit, t: this.raft.term, l: this.raft.leader } : null),
+    take: (from: string, data: unknown): void => {
+      const raft = this.raft;
+      if (!raft || !this.viaTree || data === null) return;
+      const { c: theirs, t, l } = data as { c: number; t?: number; l?: string | null };
+      // The leader as the neighbour knows it (at most one per term): a learner whose tree pushes were
+      // lost (its parent across a partition) still learns who leads within a gossip round.
+      if (l && t !== undefined && !raft.isVoter() && (t > raft.term || (t === raft.term && raft.leader === null))) {
+        raft.hearOfLeader(l, t);
+        this.absorb(raft.ready());
+      }
+      const now = this.ctx.now();
+      if (theirs <= raft.commit) {
+        if (this.lag && raft.commit >= this.lag.index) this.lag = null;
+        return;
+      }
+      // Behind a neighbour. The tree normally delivers within a few calls; still behind what was seen a
+      // gossip round ago means a push was lost (or our parent is gone): pull by index from this peer.
+      if (!this.lag || raft.commit >= this.lag.index) this.lag = { index: theirs, since: now, from };
+      else if (now - this.lag.since >= this.ctx.config.failure.heartbeatMs) {
+        this.pull(from);
+        this.lag = { index: theirs, since: now, from };
+      }
+    },
+    valid: (x: unknown): boolean => {
+      if (x === null) return true;
+      if (!x || typeof x !== "object") return false;
+      const { c, t, l } = x as { c?: unknown; t?: unknown; l?: unknown };
+      const nat = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+      return nat(c) && (t === undefined || nat(t)) && (l === undefined || l === null || isId(l));
+    },
+  };
+
+  private onTree(from: string, m: TreeMsg): void {
+    const raft = this.raft!;
+    if (m.type === "pull") {
+      // Serve committed entries by index (answered inline by the shell: one call for the pair).
+      const r = raft.committedFrom(m.from);
+      if (r === null) return;
+      this.stats.pullsServed++;
+      if (r === "snapshot") {
+        if (raft.snapshotMeta().index < this.applied) this.absorb(raft.compact(this.applied, null));
+        const meta = raft.snapshotMeta();
+        this.sendLearn(from, { commit: meta.index, commitTerm: meta.term, entries: [] }, { meta, data: this.snapshotData() });
+      } else this.sendLearn(from, r);
+      return;
+    }
+    if (this.pullSent?.to === from) this.pullSent = null;
+    this.treeRoot = m.root;
+    raft.hearOfLeader(m.root, m.term);
+    if (m.snapshot) this.absorb(raft.learnSnapshot(m.snapshot));
+    const { gap, ready } = raft.learn({ commit: m.commit, commitTerm: m.commitTerm, entries: m.entries });
+    this.absorb(ready);
+    // Entries that do not connect to our log: the sender is ahead of us, ask it from our commit on.
+    if (gap) this.pull(from);
+  }
+
+  private pull(from: string): void {
+    const now = this.ctx.now();
+    if (this.pullSent && now - this.pullSent.at < PULL_RETRY_MS) return;
+    this.pullSent = { to: from, at: now };
+    this.stats.pulls++;
+    const msg: TreeMsg = { type: "pull", from: this.raft!.commit + 1 };
+    this.ctx.send(from, "tree", { msg });
+  }
+
+  private sendLearn(to: string, l: Learned, snapshot?: Snapshot): void {
+    const raft = this.raft!;
+    const root = raft.role === "leader" ? this.ctx.self : (raft.leader ?? this.treeRoot);
+    const msg: TreeMsg = { type: "learn", root: root ?? this.ctx.self, term: raft.term, ...l };
+    if (snapshot) msg.snapshot = snapshot;
+    this.ctx.send(to, "tree", { msg });
+  }
+
+  /** Pass newly applied entries to this agent's children in the tree rooted at the leader. */
+  private spread(entries: Entry[]): void {
+    const raft = this.raft!;
+    const root = raft.role === "leader" ? this.ctx.self : (raft.leader ?? this.treeRoot);
+    if (!root || !entries.length) return;
+    const kids = this.children(root);
+    if (!kids.length) return;
+    const last = entries[entries.length - 1];
+    const l: Learned = { commit: last.index, commitTerm: last.term, entries };
+    for (const k of kids) {
+      this.stats.pushes++;
+      // A voter the leader knows holds the entries needs only the commit index (smaller payload).
+      this.sendLearn(k, raft.matchOf(k) >= last.index ? { ...l, entries: [] } : l);
+    }
+  }
+
+  /**
+   * This agent's children in the tree: position 0 is the root (the leader), the others in hash order;
+   * the root's children are positions 1..ROOT_FANOUT, position p ≥ 1 has TREE_FANOUT children after them.
+   * A child this agent believes dead is replaced by its own children (recursively), so one death does
+   * not cut a subtree off; views that differ are repaired by pulls.
+   */
+  private children(root: string): string[] {
+    const c = this.raft!.configuration();
+    const all = Array.from(new Set([...c.voters, ...c.learners]));
+    const key = `${root}|${all.length}|${all.reduce((h, id) => (h ^ hash32(id)) >>> 0, 0)}`;
+    if (this.treeCache?.key !== key) {
+      const order = [root, ...rankByHash(all.filter((x) => x !== root), TREE_SEED)];
+      this.treeCache = { key, order, pos: new Map(order.map((id, i) => [id, i])) };
+    }
+    const { order, pos } = this.treeCache;
+    const me = pos.get(this.ctx.self);
+    if (me === undefined) return [];
+    const n = order.length;
+    const natural = (p: number): number[] => {
+      const first = p === 0 ? 1 : ROOT_FANOUT + 1 + (p - 1) * TREE_FANOUT;
+      const k = p === 0 ? ROOT_FANOUT : TREE_FANOUT;
+      const out: number[] = [];
+      for (let i = first; i < first + k && i < n; i++) out.push(i);
+      return out;
+    };
+    const out: string[] = [];
+    const stack = natural(me).reverse();
+    while (stack.length) {
+      const p = stack.pop()!;
+      const id = order[p];
+      const st = this.ctx.members.member(id)?.status;
+      if (st === "dead" || st === "left") stack.push(...natural(p).reverse());
+      else out.push(id);
+    }
+    return out;
+  }
+
   // ---- commands -----------------------------------------------------------------------------
 
   /** Propose a command for state machine `sm`; when not the leader, say who is (as far as we know). */
@@ -286,6 +473,7 @@ export class ReplicatedLog implements Module {
     const r = raft.propose({ sm, cmd });
     if (!r) return { ok: false, leader: raft.leader };
     this.stats.proposals++;
+    this.proposedAt.set(r.index, this.ctx.now());
     this.absorb(r.ready);
     return { ok: true, index: r.index, term: r.term };
   }
@@ -324,6 +512,21 @@ export class ReplicatedLog implements Module {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /** Entries this leader proposed that just committed: commit latency and participation (voters holding it). */
+  private observeDecisions(committed: readonly Entry[]): void {
+    if (this.proposedAt.size === 0) return;
+    for (const e of committed) {
+      const at = this.proposedAt.get(e.index);
+      if (at === undefined) continue;
+      this.proposedAt.delete(e.index);
+      this.ctx.observe("raft.commitMs", Math.max(0, this.ctx.now() - at));
+      const h = this.raft!.holding(e.index);
+      if (h && h.voters > 0) this.ctx.observe("raft.commitParticipation", h.holders / h.voters);
+    }
+    // Entries a lost leadership will never see commit here (overwritten, or committed under another leader).
+    if (this.raft!.role !== "leader") this.proposedAt.clear();
+  }
 
   private duePending(name: string): boolean {
     const i = this.dueIndex.get(name) ?? 0;
@@ -419,7 +622,9 @@ export class ReplicatedLog implements Module {
       }
       ctx.send(m.to, "raft", { msg });
     }
+    this.observeDecisions(r.committed);
     let appliedNow = false;
+    const newly: Entry[] = [];
     for (const e of r.committed) {
       if (e.index <= this.applied) continue;
       let result: unknown = null;
@@ -437,9 +642,11 @@ export class ReplicatedLog implements Module {
       raft.advanceApplied(e.index);
       this.stats.applied++;
       appliedNow = true;
+      newly.push(e);
       ctx.output(`applied:${e.index}`, { term: e.term, result });
     }
     if (appliedNow) ctx.persist({ op: "put", key: "applied", value: this.applied });
+    if (newly.length && this.viaTree) this.spread(newly);
     for (const rd of r.reads) this.readyReads.push(rd);
     for (const c of r.droppedReads) ctx.output(`read:${c}`, null);
     // A confirmed read is served once this replica applied up to its read index.
@@ -450,6 +657,7 @@ export class ReplicatedLog implements Module {
     }
     for (const ev of r.events) {
       if (ev.includes("became leader")) this.stats.elections++;
+      if (ev.includes("became leader")) ctx.observe("raft.leaderElected", 1);
       ctx.log(ev.includes("pre-campaign") ? "debug" : "info", "raft", { detail: ev });
     }
     const voters = raft.configuration().voters;

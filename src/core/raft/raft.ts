@@ -8,7 +8,7 @@
 //    depose a healthy leader and a leader cut off from a majority steps down;
 //  - log replication with the log-matching check and fast backtracking by conflicting term (§3.5);
 //  - commit only entries of the current term by counting replicas (§3.6.2), a no-op on election (§6.4);
-//  - ReadIndex for linearizable reads without writing to the log (§6.4);
+//  - ReadIndex for linearizable reads without writing to the log (§6.4), reads that arrive together confirmed by one round;
 //  - snapshots and InstallSnapshot (§5), so the log does not grow without bound;
 //  - single-server membership changes, one at a time, taking effect when appended (§4.1), and learners
 //    (non-voting members that follow the log, §4.2.1).
@@ -22,6 +22,12 @@
 //  - a follower grants a (pre-)vote to the very leader it follows: that leader lost its leadership
 //    (it restarted), so its lease protects no one;
 //  - `tick(n)` advances n ticks at once, so the shell can count only the time it was running.
+// Learners off the leader's path (option `replicateLearners: false`, issue #14): the leader keeps no
+// progress for learners and sends them nothing, and it does not broadcast an empty append just to carry
+// a new commit index; committed entries reach everyone else through `learn` (the shell spreads them: a
+// tree rooted at the leader, plus pulls by index). Taking committed entries from anyone is safe: a
+// committed entry is the same on every log that has it (Log Matching, §3.5), so a follower may append
+// it, dropping only an uncommitted conflicting suffix, which can never be committed (§3.6).
 import type { Rng } from "../rng";
 
 /**
@@ -113,6 +119,21 @@ export interface RaftOptions {
   rng: Rng;
   /** Largest number of entries in one append. */
   maxBatch?: number;
+  /**
+   * The leader replicates to learners itself and broadcasts each new commit index (default: true). When
+   * false, learners get committed entries through `learn` only, and the leader's work per write depends
+   * on the voters alone.
+   */
+  replicateLearners?: boolean;
+}
+
+/** Committed entries from anyone (not necessarily the leader): `entries` end at or before `commit`. */
+export interface Learned {
+  /** A committed index and its term: the receiver commits up to it if its own log has that (index, term). */
+  commit: number;
+  commitTerm: number;
+  /** Consecutive committed entries (may be empty: the commit alone). */
+  entries: Entry[];
 }
 
 export interface RaftPersisted {
@@ -151,6 +172,7 @@ export class Raft {
   private readonly heartbeatTicks: number;
   private readonly retryTicks: number;
   private readonly maxBatch: number;
+  private readonly replicateLearners: boolean;
   private readonly rng: Rng;
   private progress = new Map<string, Progress>();
   private votes = new Map<string, boolean>();
@@ -160,6 +182,9 @@ export class Raft {
   private readCtx = 0;
   private pendingReads = new Map<number, { index: number; acks: Set<string> }>();
   private waitingReads: number[] = [];
+  /** The read context of the leadership confirmation round in flight (0: none), and whether reads wait for the next. */
+  private readRound = 0;
+  private readQueued = false;
   private out: Ready = emptyReady();
   private hardDirty = false;
 
@@ -170,6 +195,7 @@ export class Raft {
     this.heartbeatTicks = opts.heartbeatTicks;
     this.retryTicks = opts.retryTicks ?? 1;
     this.maxBatch = opts.maxBatch ?? 256;
+    this.replicateLearners = opts.replicateLearners ?? true;
     this.term = persisted.hard.term;
     this.vote = persisted.hard.vote;
     this.snap = { ...persisted.snapshot, config: cloneConfig(persisted.snapshot.config) };
@@ -186,6 +212,20 @@ export class Raft {
 
   lastIndex(): number {
     return this.log.length ? this.log[this.log.length - 1].index : this.snap.index;
+  }
+
+  /**
+   * Leader only: how many of the current voters hold `index` (this leader counts itself), out of how
+   * many — the participation in a decision, read when it commits. null when not the leader.
+   */
+  holding(index: number): { holders: number; voters: number } | null {
+    if (this.role !== "leader") return null;
+    let holders = 0;
+    for (const v of this.config.voters) {
+      const match = v === this.id ? this.lastIndex() : (this.progress.get(v)?.match ?? 0);
+      if (match >= index) holders++;
+    }
+    return { holders, voters: this.config.voters.length };
   }
 
   lastTerm(): number {
@@ -214,6 +254,11 @@ export class Raft {
 
   appliedIndex(): number {
     return this.applied;
+  }
+
+  /** Leader only: the highest index known to be in `id`'s log (0 if unknown). */
+  matchOf(id: string): number {
+    return this.role === "leader" ? (this.progress.get(id)?.match ?? 0) : 0;
   }
 
   isVoter(id = this.id): boolean {
@@ -316,6 +361,95 @@ export class Raft {
     this.out.snapshot = { meta: this.snapshotMeta(), data };
     this.out.compactTo = index;
     return this.ready();
+  }
+
+  /**
+   * Committed entries up to `max` from index `from`, for a peer catching up by index; "snapshot" when
+   * they were compacted (send the snapshot instead); null when this node has nothing committed there.
+   */
+  committedFrom(from: number, max = this.maxBatch): Learned | "snapshot" | null {
+    if (from <= this.snap.index) return "snapshot";
+    if (from > this.commit) return null;
+    const entries = this.entriesFrom(from, Math.min(max, this.commit - from + 1));
+    if (!entries.length) return null;
+    const last = entries[entries.length - 1];
+    return { commit: last.index, commitTerm: last.term, entries };
+  }
+
+  /**
+   * Take committed entries from any peer (not only the leader). A follower whose log holds (commit,
+   * commitTerm) commits up to it: by Log Matching (§3.5) its whole prefix is then the committed one.
+   * Otherwise it appends entries that start right after its own commit index — replacing an
+   * uncommitted conflicting suffix, which can never be committed since a different entry is committed
+   * at that index (§3.6); entries that start later are a gap (the check of an entry's predecessor,
+   * §3.5, is only possible against the committed prefix). The leader and candidates ignore it
+   * (`mayLearn`). Returns whether the entries did not connect to this log (ask for earlier ones).
+   */
+  learn(l: Learned): { gap: boolean; ready: Ready } {
+    if (!this.mayLearn() || l.commit <= this.commit) return { gap: false, ready: this.ready() };
+    // Our log holds (commit, commitTerm): by Log Matching our prefix up to it is the committed one.
+    if (this.termAt(l.commit) === l.commitTerm) {
+      this.setCommit(l.commit);
+      return { gap: false, ready: this.stopCampaignIfLearner() };
+    }
+    // Otherwise append, but only right after our own committed prefix (the one entry known to match
+    // the sender's: a committed entry is the same everywhere). Entries further on could not be checked
+    // against their predecessor (the §3.5 consistency check): a gap, ask for the earlier ones.
+    const entries = l.entries.filter((e) => e.index > this.commit);
+    if (!entries.length || entries[0].index !== this.commit + 1) return { gap: true, ready: this.ready() };
+    let firstNew = -1;
+    for (let i = 0; i < entries.length; i++) {
+      const t = this.termAt(entries[i].index);
+      if (t === null || t !== entries[i].term) {
+        firstNew = i;
+        break;
+      }
+    }
+    if (firstNew >= 0) {
+      const from0 = entries[firstNew].index;
+      this.log = this.log.filter((e) => e.index < from0);
+      const added = entries.slice(firstNew).map(cloneEntry);
+      this.log.push(...added);
+      this.queueAppend(from0, added);
+      this.config = this.latestConfig();
+    }
+    if (this.termAt(l.commit) !== l.commitTerm) return { gap: true, ready: this.stopCampaignIfLearner() };
+    this.setCommit(l.commit);
+    return { gap: false, ready: this.stopCampaignIfLearner() };
+  }
+
+  /** A pre-candidate that learned a configuration in which it does not vote stops asking for votes. */
+  private stopCampaignIfLearner(): Ready {
+    if (this.role === "pre-candidate" && !this.isVoter()) this.becomeFollower(this.term, null);
+    return this.ready();
+  }
+
+  /** A snapshot from any peer (committed state at its index): as InstallSnapshot (§5.3), for followers. */
+  learnSnapshot(s: Snapshot): Ready {
+    if (!this.mayLearn() || s.meta.index <= this.commit) return this.ready();
+    this.installSnapshot(s);
+    return this.stopCampaignIfLearner();
+  }
+
+  /**
+   * Followers learn, and so do pre-candidates: a PreVote changes no term and no vote, so nothing rests
+   * on the log it advertised (and an agent that restarted believing it votes — a deposed leader that was
+   * removed meanwhile — learns the configuration that says otherwise). The leader has every committed
+   * entry; a candidate keeps the log it asked votes with.
+   */
+  private mayLearn(): boolean {
+    return this.role === "follower" || this.role === "pre-candidate";
+  }
+
+  /** A learner's hint of the current leader and term (from whoever passed it committed entries). */
+  hearOfLeader(leader: string, term: number): void {
+    if (this.isVoter() || this.role !== "follower" || term < this.term) return;
+    if (term > this.term) {
+      this.term = term;
+      this.vote = null;
+      this.hardDirty = true;
+    }
+    this.leader = leader;
   }
 
   step(from: string, m: RaftMsg): Ready {
@@ -455,7 +589,9 @@ export class Raft {
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
     this.progress = new Map();
-    for (const p of this.members()) {
+    this.readRound = 0;
+    this.readQueued = false;
+    for (const p of this.replicas()) {
       if (p !== this.id) this.progress.set(p, { match: 0, next: this.lastIndex() + 1, inflight: false, active: true, sentCommit: 0 });
     }
     this.out.events.push(`${this.id} became leader at term ${this.term}`);
@@ -579,7 +715,7 @@ export class Raft {
     if (m.ok) {
       if (m.index > p.match) p.match = m.index;
       p.next = Math.max(p.next, m.index + 1);
-      if (this.maybeCommit()) this.broadcastAppend();
+      if (this.maybeCommit() && this.replicateLearners) this.broadcastAppend();
       else if (p.match < this.lastIndex()) this.sendAppend(from);
     } else {
       // Fast backtracking (§3.5): jump to just after the follower's hint, never below its match.
@@ -616,13 +752,31 @@ export class Raft {
   private startRead(ctx: number): void {
     this.pendingReads.set(ctx, { index: this.commit, acks: new Set([this.id]) });
     if (this.readQuorum(ctx)) return;
-    for (const id of this.progress.keys()) this.sendAppend(id, ctx);
+    // Batch reads that arrive together (etcd does the same): while a confirmation round is in flight,
+    // a new read waits for the next round, which confirms every read that arrived meanwhile at once.
+    // It cannot use the round in flight: that round was sent before the read arrived (§6.4 needs the
+    // leadership confirmed after the read index was recorded).
+    if (this.readRound > 0) {
+      this.readQueued = true;
+      return;
+    }
+    this.sendReadRound();
+  }
+
+  private sendReadRound(): void {
+    this.readRound = Math.max(...this.pendingReads.keys());
+    this.readQueued = false;
+    for (const id of this.progress.keys()) this.sendAppend(id, this.readRound);
   }
 
   private ackRead(from: string, ctx: number): void {
     // A heartbeat answer with context c confirms every read with context ≤ c (they were sent earlier).
     for (const [c, r] of this.pendingReads) if (c <= ctx) r.acks.add(from);
     for (const c of Array.from(this.pendingReads.keys()).sort((a, b) => a - b)) this.readQuorum(c);
+    if (this.readRound > 0 && !this.pendingReads.has(this.readRound)) {
+      this.readRound = 0;
+      if (this.readQueued && this.pendingReads.size > 0) this.sendReadRound();
+    }
   }
 
   private readQuorum(ctx: number): boolean {
@@ -643,6 +797,8 @@ export class Raft {
     for (const ctx of this.waitingReads) this.out.droppedReads.push(ctx);
     this.pendingReads.clear();
     this.waitingReads = [];
+    this.readRound = 0;
+    this.readQueued = false;
   }
 
   // ---- follower -----------------------------------------------------------------------------
@@ -699,6 +855,11 @@ export class Raft {
       this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.commit, hint: 0, ctx: 0 });
       return;
     }
+    this.installSnapshot(s);
+    this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.lastIndex(), hint: 0, ctx: 0 });
+  }
+
+  private installSnapshot(s: Snapshot): void {
     if (this.termAt(s.meta.index) === s.meta.term) {
       // We already have the entries: just fast-forward the commit index.
       this.setCommit(s.meta.index);
@@ -716,7 +877,6 @@ export class Raft {
       this.config = this.latestConfig();
       this.out.events.push(`${this.id} installed snapshot at ${s.meta.index}`);
     }
-    this.send(from, { type: "app_resp", term: this.term, ok: true, index: this.lastIndex(), hint: 0, ctx: 0 });
   }
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -737,6 +897,11 @@ export class Raft {
 
   private members(): string[] {
     return Array.from(new Set([...this.config.voters, ...this.config.learners]));
+  }
+
+  /** Whom the leader replicates to: every member, or only the voters when learners learn elsewhere. */
+  private replicas(): string[] {
+    return this.replicateLearners ? this.members() : this.config.voters.slice();
   }
 
   private latestConfig(): RaftConfig {
@@ -760,12 +925,13 @@ export class Raft {
   private applyConfig(c: RaftConfig): void {
     this.config = cloneConfig(c);
     if (this.role !== "leader") return;
-    for (const id of this.members()) {
+    const replicas = this.replicas();
+    for (const id of replicas) {
       if (id !== this.id && !this.progress.has(id)) {
         this.progress.set(id, { match: 0, next: this.lastIndex(), inflight: false, active: true, sentCommit: 0 });
       }
     }
-    for (const id of Array.from(this.progress.keys())) if (!this.members().includes(id)) this.progress.delete(id);
+    for (const id of Array.from(this.progress.keys())) if (!replicas.includes(id)) this.progress.delete(id);
   }
 
   private queueAppend(fromIndex: number, entries: Entry[]): void {

@@ -1,6 +1,13 @@
 // Wire validation of Raft messages (they arrive inside peer envelopes from other agents).
 import { isId } from "../ids";
-import type { Entry, RaftConfig, RaftMsg } from "./raft";
+import type { Entry, RaftConfig, RaftMsg, Snapshot } from "./raft";
+
+/** Committed entries spreading from the leader through a tree of agents, and pulls by index (module.ts). */
+export type TreeMsg =
+  /** Committed entries (or the commit alone, or a snapshot): `root` is the leader at `term`, as the sender knows. */
+  | { type: "learn"; root: string; term: number; commit: number; commitTerm: number; entries: Entry[]; snapshot?: Snapshot }
+  /** "Send me committed entries from index `from`." */
+  | { type: "pull"; from: number };
 
 const nat = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
 
@@ -50,4 +57,23 @@ export function validRaftMsg(x: unknown): x is RaftMsg {
     default:
       return false;
   }
+}
+
+export function validTreeMsg(x: unknown): x is TreeMsg {
+  if (!x || typeof x !== "object") return false;
+  const m = x as Record<string, unknown>;
+  if (m.type === "pull") return nat(m.from) && m.from >= 1;
+  if (m.type !== "learn") return false;
+  if (!isId(m.root) || !nat(m.term) || !nat(m.commit) || !nat(m.commitTerm)) return false;
+  if (!Array.isArray(m.entries) || m.entries.length > 10_000 || !m.entries.every(validEntry)) return false;
+  const es = m.entries as Entry[];
+  // Consecutive, ending at or before the commit index they come with.
+  if (!es.every((e, i) => i === 0 || e.index === es[i - 1].index + 1)) return false;
+  if (es.length && es[es.length - 1].index > m.commit) return false;
+  if (m.snapshot !== undefined) {
+    const s = m.snapshot as Record<string, unknown> | null;
+    const meta = s?.meta as Record<string, unknown> | undefined;
+    if (!s || !meta || !nat(meta.index) || !nat(meta.term) || !validConfig(meta.config)) return false;
+  }
+  return true;
 }

@@ -19,12 +19,15 @@ export interface StoredValue {
   value: unknown;
   version: number | undefined;
   stale: boolean;
+  /** Stale reads only: the log index the serving agent's copy is applied to (its staleness, against a write's version). */
+  appliedIndex?: number;
 }
 
 export interface KeyPage {
   keys: string[];
   next: string | null;
   stale: boolean;
+  appliedIndex?: number;
 }
 
 /**
@@ -99,7 +102,8 @@ export async function getMemory(
   const out = unwrap<MemoryReadReply>(r, view.agentId);
   if (!out.ok) throw failed(out);
   if (!out.found) throw notFound(`Key ${at.namespace}/${at.key} does not exist.`);
-  return { value: out.value, version: out.version, stale: out.stale };
+  // A stale copy says how far it is applied (compare with a write's version); a linearizable read is current.
+  return { value: out.value, version: out.version, stale: out.stale, ...(out.stale ? { appliedIndex: out.appliedIndex } : {}) };
 }
 
 /** `GET …/memory/:namespace?prefix=&limit=&cursor=`: one page of keys, in order. */
@@ -119,5 +123,5 @@ export async function listMemory(
   }
   const out = unwrap<MemoryListReply>(r, view.agentId);
   if (!out.ok) throw failed(out);
-  return { keys: out.keys, next: out.next, stale: out.stale };
+  return { keys: out.keys, next: out.next, stale: out.stale, ...(out.stale ? { appliedIndex: out.appliedIndex } : {}) };
 }

@@ -87,14 +87,20 @@ export async function getProposal(env: Env, swarmId: string, proposalId: string)
     const replicas = answers.filter((a) => a.replica);
     const n = answers[0].replicas.length;
     const f = Math.floor((n - 1) / 3);
-    const tally = new Map<string, { count: number; v: View }>();
+    // Agreement on the decision (status and its moment); votes still arriving after it do not split
+    // the answer. The counts reported are ones at least f+1 of the agreeing replicas reach, so at least
+    // one correct replica stands behind them.
+    const tally = new Map<string, View[]>();
     for (const a of replicas) {
-      const k = JSON.stringify({ s: a.outcome!.status, v: a.outcome!.votes, d: a.outcome!.decidedAt });
-      tally.set(k, { count: (tally.get(k)?.count ?? 0) + 1, v: a.outcome! });
+      const k = JSON.stringify({ s: a.outcome!.status, d: a.outcome!.decidedAt });
+      tally.set(k, [...(tally.get(k) ?? []), a.outcome!]);
     }
-    const agreed = Array.from(tally.values()).filter((t) => t.count >= f + 1).sort((a, b) => b.count - a.count)[0];
+    const agreed = Array.from(tally.values()).filter((vs) => vs.length >= f + 1).sort((a, b) => b.length - a.length)[0];
     if (!agreed) throw new ApiError(503, "no_quorum", `Fewer than f+1 = ${f + 1} PBFT replicas agree on proposal ${proposalId} yet.`);
-    return { ...agreed.v, agreedBy: agreed.count } as View;
+    const nth = (xs: number[]) => xs.sort((a, b) => b - a)[f];
+    const votes = { approve: nth(agreed.map((v) => v.votes.approve)), reject: nth(agreed.map((v) => v.votes.reject)), eligible: agreed[0].votes.eligible };
+    const base = agreed.find((v) => v.votes.approve === votes.approve && v.votes.reject === votes.reject) ?? agreed[0];
+    return { ...base, votes, agreedBy: agreed.length } as View;
   }
   // Ordered (raft) or gossip: prefer an answer that has decided; else the most votes seen.
   const rank = (v: View) => (v.status === "pending" ? 0 : 1) * 1e6 + v.votes.approve + v.votes.reject;

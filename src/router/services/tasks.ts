@@ -53,6 +53,8 @@ function taskError(a: Extract<TaskAnswer, { ok: false }>): ApiError {
     case "not_claimant":
     case "task_failed":
       return new ApiError(409, "conflict", `${"message" in a ? a.message : "conflict"}.`, { reason: a.code });
+    case "agent_unavailable":
+      return new ApiError(503, "agent_unavailable", "message" in a ? a.message : "The agent is not answering.");
     case "read_only":
       return new ApiError(503, "read_only", "message" in a ? a.message : "read-only side of a partition");
     default:

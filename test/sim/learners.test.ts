@@ -1,0 +1,81 @@
+// Learners off the leader's path (issue #14), in the simulator with the real agent: the leader's calls
+// per write stay at (voters − 1) + ROOT_FANOUT whatever the swarm's size, every learner applies every
+// write through the spreading tree, a learner that missed pushes (crashed, or its parent dead) catches
+// up by pulling, and the State Machine Safety check (sim.ts invariant 5) catches a learner that applied
+// a different entry. Sizes stay small here; `npm run bench -- --only write-cost` runs 100–1,000 agents.
+import { describe, expect, test } from "vitest";
+import type { KvStore } from "../../src/core/memory/kv";
+import { ROOT_FANOUT } from "../../src/core/raft/module";
+import { writeCost } from "./learners";
+import { Simulator, type SimNode } from "./sim";
+
+const FAST = {
+  gossip: { intervalMs: 100 }, failure: { heartbeatMs: 100, timeoutMs: 1000 },
+  consensus: { voters: 5, heartbeatMs: 100, electionMs: 500 },
+};
+
+const leaderOf = (sim: Simulator): SimNode | null => sim.live().find((x) => x.core!.mods.raft.status()?.role === "leader") ?? null;
+
+function put(sim: Simulator, leader: SimNode, key: string, value: unknown): void {
+  const { result, effects } = leader.core!.run(sim.now, (m) => m.raft.propose("kv", { op: "put", ns: "n", key, value, expiresAt: null, at: sim.now }));
+  expect(result.ok).toBe(true);
+  sim.handle(leader, effects);
+}
+
+describe("learners off the leader's path", () => {
+  test("at the defaults, N=40: the leader sends voters − 1 appends + ROOT_FANOUT pushes per write; every learner applies every write", () => {
+    const r = writeCost({ n: 40, seed: 3, writes: 15 });
+    expect(r.acked).toBe(15);
+    expect(r.staleness.missing).toBe(0);
+    expect(r.leaderCallsByType["raft.app"]).toBeLessThanOrEqual(4);
+    expect((r.leaderCallsByType["raft.app"] ?? 0) + (r.leaderCallsByType["raft.learn"] ?? 0)).toBeLessThanOrEqual(4 + ROOT_FANOUT);
+    // Everything the leader sent in the window (gossip included), against the issue's bound: voters + 2.
+    expect(r.leader.peerCalls).toBeLessThanOrEqual(5 + 2);
+  });
+
+  test("a learner that was down, and the children of a crashed agent, catch up by pulling by index", () => {
+    const sim = new Simulator(21, { delayMinMs: 1, delayMaxMs: 10 });
+    const ids = sim.createSwarm(30, FAST);
+    sim.runFor(3000);
+    const leader = leaderOf(sim)!;
+    const learners = ids.filter((id) => !leader.core!.mods.raft.status()!.voters.includes(id));
+    const [down, dead] = [learners[0], learners[1]];
+    sim.crash(down);
+    sim.crash(dead);
+    for (let i = 0; i < 5; i++) (put(sim, leader, `k${i}`, i), sim.runFor(50));
+    sim.restart(down);
+    // Pushes to `down` were lost and `dead` passed nothing on; within a few gossip rounds (100 ms) all
+    // live agents hold every write.
+    sim.runFor(1500);
+    const last = leader.core!.mods.raft.appliedIndex();
+    for (const n of sim.live()) {
+      expect(n.core!.mods.raft.appliedIndex(), n.id).toBe(last);
+      expect(n.core!.mods.raft.machine<KvStore>("kv")!.get("n", "k4", sim.now)?.value, n.id).toBe(4);
+    }
+    const pulls = sim.live().reduce((s, n) => s + (n.core!.counters()["raft.pulls"] ?? 0), 0);
+    expect(pulls).toBeGreaterThan(0);
+  });
+
+  test("the State Machine Safety check catches a learner applying another entry at a committed index", () => {
+    const sim = new Simulator(5, { delayMinMs: 1, delayMaxMs: 10 });
+    const ids = sim.createSwarm(8, FAST);
+    sim.runFor(2000);
+    const leader = leaderOf(sim)!;
+    put(sim, leader, "k", "real");
+    sim.runFor(500);
+    const learner = ids.find((id) => !leader.core!.mods.raft.status()!.voters.includes(id))!;
+    const node = sim.nodes.get(learner)!;
+    const st = node.core!.mods.raft.status()!;
+    // A forged push: the next index, claiming to be committed at a term no leader ever had.
+    const i = st.commitIndex + 1;
+    const forged = {
+      v: 2, swarm: node.core!.meta.swarm, from: leader.id, to: learner, mod: "raft", type: "tree",
+      msg: { type: "learn", root: leader.id, term: st.term, commit: i, commitTerm: 999, entries: [{ index: i, term: 999, kind: "noop" }] },
+    };
+    expect(() => {
+      sim.handle(node, node.core!.receive(forged, sim.now));
+      put(sim, leader, "k", "next");
+      sim.runFor(500);
+    }).toThrow(/applied index/);
+  });
+});
