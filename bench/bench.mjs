@@ -15,7 +15,7 @@ const run = (cmd, argv, opts = {}) => {
 const bundle = (entry, out) =>
   run("esbuild", [entry, "--bundle", "--platform=node", "--format=esm", "--target=node22", `--outfile=${out}`, "--log-level=warning"]);
 
-const SIM = ["write-cost", "sim-scale", "gossip-dissemination", "failure-detection", "cost", "raft-election", "raft-safety", "partitions", "voter-placement", "pbft", "vote-gossip"];
+const SIM = ["write-cost", "sim-scale", "gossip-dissemination", "failure-detection", "cost", "raft-election", "raft-safety", "partitions", "voter-placement", "pbft", "vote-gossip", "tasks-ring", "tasks-faults"];
 const WORKERD = ["write-scale", "first-write", "failover", "cadence", "idle-cost"];
 const wants = (names) => !only || names.some((n) => n.includes(only));
 
@@ -31,9 +31,12 @@ if (wants(["decisions"])) {
   bundle("bench/decisions.ts", ".wrangler/bench/decisions.mjs");
   run("node", [".wrangler/bench/decisions.mjs", ...args]);
 }
-if (!wants(["replicated-writes"])) process.exit(0);
-if (!json) console.error("▶ replicated-writes (workerd)");
-const out = run("vitest", ["run", "--config", "vitest.bench.config.ts", "--silent=false", "--reporter=dot"], { capture: true });
+// The benches that run inside workerd (vitest.bench.config.ts): one file each.
+const VITEST = { "replicated-writes": "bench/workers/replication.bench.test.ts", tasks: "bench/workers/tasks.bench.test.ts" };
+const files = Object.entries(VITEST).filter(([name]) => wants([name])).map(([, file]) => file);
+if (files.length === 0) process.exit(0);
+if (!json) console.error(`▶ ${Object.keys(VITEST).filter((n) => wants([n])).join(", ")} (workerd)`);
+const out = run("vitest", ["run", "--config", "vitest.bench.config.ts", "--silent=false", "--reporter=dot", ...files], { capture: true });
 const rows = out.split("\n").map((l) => l.slice(l.indexOf('{"bench"'))).filter((l) => l.startsWith('{"bench"')).map((l) => JSON.parse(l));
 if (json) for (const r of rows) console.log(JSON.stringify(r));
 else {

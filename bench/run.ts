@@ -1,6 +1,7 @@
 // `npm run bench`: the long, full-size measurements behind the README's benchmark table.
 // Every ratio is against a bound or a baseline computed in the same run. `--json` prints one JSON line
 // per metric: {"bench","metric","value","bound","ratio"}. `--only <substring>` runs matching benches.
+import { ringTable, tasksFaultBench } from "../test/core/tasks-bench";
 import { pbftBench } from "../test/core/pbft-bench";
 import { voteBenchRows } from "../test/core/vote-bench";
 import { placementBench } from "../test/core/partition-bench";
@@ -183,6 +184,24 @@ await bench("pbft", () => {
 
 await bench("vote-gossip", () => {
   for (const r of voteBenchRows({ seeds: Number(process.env.VOTE_SEEDS ?? 1000) })) record(r.bench, r.metric, r.value, r.bound, r.note);
+});
+
+await bench("tasks-ring", () => {
+  // Placement: weighted rendezvous (chosen) next to a 100-vnode ring and bounded-load consistent hashing,
+  // same keys: balance (max/mean ≤ 1.25) and movement on a join or leave (≤ 1.2 × the optimum 1/(N+1)).
+  for (const r of ringTable()) {
+    record("tasks-ring", `N=${r.n} ${r.scheme}: primary max/mean load`, r.primaryMaxMean, 1.25, `random-throw floor ${r.idealMaxMean}`);
+    record("tasks-ring", `N=${r.n} ${r.scheme}: keys moved on one join, share of 1/(N+1)`, r.joinMovedRatio, 1.2, `leave ${r.leaveMovedRatio}; replica sets ${r.replicaSetMovedRatio}`);
+  }
+});
+
+await bench("tasks-faults", () => {
+  // 10,000 tasks on 100 agents, 10 % crashing (2 for good), 2 % loss and duplication, per seed; the
+  // history checker counts lost tasks and completions recorded twice (TASKS_SEEDS, default 200).
+  const seeds = Number(process.env.TASKS_SEEDS ?? 200);
+  const r = tasksFaultBench({ seeds, onSeed: (x, ms) => json || console.error(`    seed done in ${(ms / 1000).toFixed(0)} s`) });
+  record("tasks-faults", `${seeds} seeds × ${r.tasksPerSeed} tasks on ${r.agents} agents: tasks lost`, r.lost, null, `${r.done} done, ${r.failed} failed with a reason, ${r.unfinished} unfinished`);
+  record("tasks-faults", "completions recorded twice", r.doubleCompletions, null, `${r.violations} checker violations, ${r.crashes} crashes (${r.permanent} for good), ${r.steals} steals, ${r.migrations} migrations`);
 });
 
 if (!json) {
