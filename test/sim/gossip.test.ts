@@ -26,16 +26,19 @@ describe("failure detection (N=100, seed defaults: heartbeat 3 s, timeout 10 s)"
     expect(r.falseDeaths).toBe(0);
   });
 
-  test("no false death over 2,000 rounds at 5% loss (suspicions are refuted)", () => {
-    const r = falsePositives({ n: 100, rounds: 2000, seed: 31, loss: 0.05 });
-    console.log(`2,000 rounds at 5% loss: ${r.suspicions} suspicions, ${r.refutations} refutations, ${r.deaths} deaths`);
+  // npm test keeps this short (the whole suite must stay within minutes); `npm run bench -- --only
+  // failure` runs 10,000 rounds, and SIM_ROUNDS raises it here.
+  const ROUNDS = Number(process.env.SIM_ROUNDS ?? 500);
+  test(`no false death over ${ROUNDS} rounds at 5% loss (suspicions are refuted)`, () => {
+    const r = falsePositives({ n: 100, rounds: ROUNDS, seed: 31, loss: 0.05 });
+    console.log(`${ROUNDS} rounds at 5% loss: ${r.suspicions} suspicions, ${r.refutations} refutations, ${r.deaths} deaths`);
     expect(r.deaths).toBe(0);
   });
 
   test("10% of agents stalling for 2 intervals at a time: suspicion and refutation, no death", () => {
-    const r = falsePositives({ n: 100, rounds: 200, seed: 41, loss: 0.05, stallFraction: 0.1 });
+    const r = falsePositives({ n: 100, rounds: 100, seed: 41, loss: 0.05, stallFraction: 0.1 });
     console.log(`stalls: ${r.stalls} stalls, ${r.suspicions} suspicions, ${r.refutations} refutations, ${r.deaths} deaths`);
-    expect(r.stalls).toBeGreaterThan(500);
+    expect(r.stalls).toBeGreaterThan(250);
     expect(r.refutations).toBeGreaterThan(0);
     expect(r.deaths).toBe(0);
   });

@@ -128,7 +128,9 @@ export class Tasks implements Module {
   }
 
   flush(): void {
-    if (!this.core) return;
+    // Nothing to feed unless the membership or a gossiped load changed (this runs after every input:
+    // rebuilding the member list each time made a 1,000-agent swarm pay O(N) per event).
+    if (!this.core || (this.fedMembers !== "" && !this.loadsChanged)) return;
     const now = this.ctx.now();
     // On a side of a partition that may not write, the view is frozen (the fence's assumption, see
     // replica.ts): no reconfiguration there; each primary still needs every holder's ack, and holders
