@@ -137,7 +137,9 @@ describe("tasks: 200 tasks on 12 agents, workers over HTTP, 2 holders crash midw
     }));
     expect(stolenBefore).toBeGreaterThan(0);
     expect(claims.filter((c) => c.phase === 1 && c.by !== c.home).every((c) => ids.slice(0, 6).includes(c.by) && ids.slice(6).includes(c.home))).toBe(true);
-    expect(steals).toBeGreaterThan(0);
+    // The thieves' counters (monotonic; read from every agent, so the later reading is the complete one
+    // if an agent's answer was missing from the earlier one on a loaded machine).
+    expect(Math.max(steals, stealsTotal)).toBeGreaterThan(0);
   });
 });
 
