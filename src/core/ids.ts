@@ -2,7 +2,7 @@
 export type AgentId = string & { readonly __brand: "AgentId" };
 export type SwarmId = string & { readonly __brand: "SwarmId" };
 
-/** The contract's identifier grammar (../shared/API.md, Conventions). */
+/** The contract's identifier grammar (docs/api.md, Conventions). */
 export const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 export function isId(x: unknown): x is string {
