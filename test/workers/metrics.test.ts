@@ -173,10 +173,17 @@ describe("performance report", () => {
     // Auto voting: approved by at least the threshold of the eligible (live) agents.
     expect(r.consensus.participation).toBeGreaterThanOrEqual(0.67);
     expect(r.consensus.participation).toBeLessThanOrEqual(1);
-    // Partition recovery: the longest an agent took, as the agents' own episode records say (one round of tolerance).
+    // Partition recovery: the longest an agent took, as the agents' own episode records say. The report
+    // keeps the exact maximum, so it is the longest recorded recovery: at least the longest read before
+    // the report, and one of the values the agents hold after it (an episode may end in between).
     const ended = episodes.filter((e: any) => e.recoveryMs !== null).map((e: any) => e.recoveryMs);
     expect(ended.length).toBeGreaterThan(0);
-    expect(Math.abs(r.network.partitionRecoveryMs - Math.max(...ended))).toBeLessThanOrEqual(100);
+    const endedAfter = (await Promise.all(live.map((a) => view(S, a))))
+      .flatMap((v) => v.partition?.episodes ?? [])
+      .filter((e: any) => e.recoveryMs !== null)
+      .map((e: any) => e.recoveryMs);
+    expect(r.network.partitionRecoveryMs).toBeGreaterThanOrEqual(Math.max(...ended));
+    expect(endedAfter).toContain(r.network.partitionRecoveryMs);
     expect(r.network.connectivity).toBeGreaterThan(0);
     expect(r.network.connectivity).toBeLessThan(1); // the crash and the partition cost reachability
     // Billing: the live agents' own counters, read just before and just after the report, plus the crashed
