@@ -5,69 +5,23 @@
 //   --json               one JSON line per metric
 //   --only <substring>   run matching benches (write-scale, first-write, failover, cadence, idle-cost)
 //   --trials <n>         trials per failover bench (default 20)
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { billedOps, expandDeciles, predictedDetection, type Calibration } from "../test/sim/scenarios";
 import { percentile } from "../test/sim/sim";
+import { Recorder, sleep, Wrangler } from "./wrangler";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const TRIALS = args.includes("--trials") ? Number(args[args.indexOf("--trials") + 1]) : 20;
-const PORT = 8790 + Math.floor(Math.random() * 100);
-const BASE = `http://127.0.0.1:${PORT}`;
 const TOKEN = "dev-token"; // .dev.vars
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Row { bench: string; metric: string; value: number; bound: number | null; ratio: number | null; note?: string }
-const rows: Row[] = [];
-function record(bench: string, metric: string, value: number, bound: number | null, note?: string): void {
-  const ratio = bound ? Math.round((value / bound) * 1000) / 1000 : null;
-  const row: Row = { bench, metric, value: Math.round(value * 1000) / 1000, bound: bound === null ? null : Math.round(bound * 1000) / 1000, ratio, note };
-  rows.push(row);
-  if (json) console.log(JSON.stringify(row));
-  else console.error(`  ${bench} · ${metric}: ${row.value}${bound !== null ? ` (vs ${row.bound}, ratio ${ratio})` : ""}${note ? ` — ${note}` : ""}`);
-}
-const log = (s: string) => json || console.error(s);
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const r = await fetch(`${BASE}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: r.status, body: await r.json().catch(() => null) };
-}
-
-let wrangler: ChildProcess | null = null;
-let stateDir = "";
-async function start(): Promise<void> {
-  stateDir = mkdtempSync(join(tmpdir(), "meshwork-bench-"));
-  const out = openSync(join(stateDir, "wrangler.log"), "a");
-  wrangler = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", join(stateDir, "state"), "--show-interactive-dev-session=false"], {
-    stdio: ["ignore", out, out],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-  });
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`${BASE}/health`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(300);
-  }
-  throw new Error(`wrangler dev did not start (log: ${join(stateDir, "wrangler.log")})`);
-}
-function stop(): void {
-  wrangler?.kill("SIGINT");
-  try {
-    rmSync(stateDir, { recursive: true, force: true });
-  } catch {
-    // best effort
-  }
-}
+const w = new Wrangler();
+const BASE = w.base;
+const rec = new Recorder(json);
+const record = rec.record.bind(rec);
+const log = (s: string) => rec.log(s);
+const api = (method: string, path: string, body?: unknown) => w.api(method, path, body, {}, 300_000);
+const start = () => w.start();
+const stop = () => w.stop();
 
 const DEFAULTS = { agents: 12 };
 let swarmN = 0;
@@ -335,10 +289,7 @@ async function main(): Promise<void> {
   } finally {
     stop();
   }
-  if (!json) {
-    console.log("\n| bench | metric | value | bound | ratio | note |\n|---|---|---|---|---|---|");
-    for (const r of rows) console.log(`| ${r.bench} | ${r.metric} | ${r.value} | ${r.bound ?? "—"} | ${r.ratio ?? "—"} | ${r.note ?? ""} |`);
-  }
+  rec.table();
 }
 
 await main();

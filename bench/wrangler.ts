@@ -25,8 +25,8 @@ export class Recorder {
   }
   table(): void {
     if (this.json) return;
-    console.log("\n| bench | metric | value | vs | ratio |\n|---|---|---|---|---|");
-    for (const r of this.rows) console.log(`| ${r.bench} | ${r.metric} | ${r.value} | ${r.bound ?? "—"} | ${r.ratio ?? "—"} |`);
+    console.log("\n| bench | metric | value | bound | ratio | note |\n|---|---|---|---|---|---|");
+    for (const r of this.rows) console.log(`| ${r.bench} | ${r.metric} | ${r.value} | ${r.bound ?? "—"} | ${r.ratio ?? "—"} | ${r.note ?? ""} |`);
   }
 }
 
