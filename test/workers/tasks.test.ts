@@ -83,8 +83,13 @@ describe("tasks: 200 tasks on 12 agents, workers over HTTP, 2 holders crash midw
     // Each victim's worker takes one task and crashes with it: the lease is handed to another agent.
     const orphaned: string[] = [];
     for (const v of victims) {
-      const c = await api("POST", `/v1/swarms/${S}/agents/${v}/tasks/claim`, { leaseMs: 3000 });
+      // A claim can be refused for a moment (503 while a holder is replaced on a loaded machine): retry.
+      const c = (await waitFor(async () => {
+        const r = await api("POST", `/v1/swarms/${S}/agents/${v}/tasks/claim`, { leaseMs: 3000 });
+        return r.status === 503 ? null : r;
+      }, 30_000, 100))!;
       if (c.status === 200) orphaned.push(c.body.task.taskId);
+      else console.log(`victim ${v}'s claim answered ${c.status}`);
     }
     for (const v of victims) crashed.add(v);
     expect((await api("POST", `/v1/swarms/${S}/chaos`, { action: "crash", agents: victims })).status).toBe(200);
