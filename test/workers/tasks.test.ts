@@ -144,9 +144,7 @@ describe("tasks: 200 tasks on 12 agents, workers over HTTP, 2 holders crash midw
     expect(claims.filter((c) => c.phase === 1 && c.by !== c.home).every((c) => ids.slice(0, 6).includes(c.by) && ids.slice(6).includes(c.home))).toBe(true);
     // The thieves' counters (monotonic; read from every agent, so the later reading is the complete one
     // if an agent's answer was missing from the earlier one on a loaded machine).
-    // Known gap: in two full-suite runs after the metrics merge these counters read 0 while the claims
-    // above show stolen work; the claims the test counted itself are the evidence asserted here.
-    if (Math.max(steals, stealsTotal) === 0) console.warn("tasks: steal counters read 0 although stolen claims were seen");
+    expect(Math.max(steals, stealsTotal)).toBeGreaterThan(0);
   });
 });
 
