@@ -100,7 +100,12 @@ export class MeshAgent extends DurableObject<Env> {
 
   async brief(): Promise<AgentBrief | Refusal> {
     const node = this.shell.node;
-    return this.refusal() ?? { agentId: this.shell.self, state: node!.meta.state, mode: node!.mode(), reach: this.shell.reach() };
+    const refused = this.refusal();
+    if (refused) return refused;
+    const mode = node!.mode();
+    // A read-only agent names the voters it knows, so the router can look for the writable side there.
+    const voters = mode === "read-only" ? node!.mods.raft.status()?.voters : undefined;
+    return { agentId: this.shell.self, state: node!.meta.state, mode, reach: this.shell.reach(), ...(voters ? { voters } : {}) };
   }
 
   async leave(): Promise<AgentView | Refusal> {

@@ -135,12 +135,24 @@ async function enter<T extends { state: string; mode?: string }>(
     return unwrap<T>(r, via);
   }
   let readOnly: T | null = null;
-  for (const id of shuffled(rec.agents).slice(0, 5)) {
+  const tried = new Set<string>();
+  const queue = shuffled(rec.agents).slice(0, 5);
+  let votersAdded = false;
+  for (let i = 0; i < queue.length; i++) {
+    const id = queue[i];
+    tried.add(id);
     try {
       const v = await call(agentStub(env, rec.swarmId, id));
       if (isRefusal(v) || v.state !== "active") continue;
       if (preferWritable && v.mode === "read-only") {
         readOnly ??= v;
+        // A side that may write holds a quorum of the log's voters: once one agent tried is read-only,
+        // the voters it names (not tried yet) are where to look next — at most five more calls.
+        const voters = (v as { voters?: string[] }).voters;
+        if (!votersAdded && voters) {
+          votersAdded = true;
+          queue.splice(i + 1, 0, ...shuffled(voters.filter((x) => !tried.has(x) && !queue.includes(x) && rec.agents.includes(x))));
+        }
         continue;
       }
       return v;
