@@ -227,6 +227,60 @@ describe("performance report", () => {
     expect(md.body).toContain(`(${M} messages,`);
   });
 
+  test("tasks: the report's migrations are the moves the agents made; a hot agent is a hotspot, the cold one is not", async () => {
+    const S = "report-tasks";
+    await ok("POST", "/v1/swarms", { swarmId: S, agents: 0, gossip: { intervalMs: 200 }, failure: { heartbeatMs: 200, timeoutMs: 3000 } });
+    const hot = ["hot-1", "hot-2", "hot-3"];
+    for (const a of hot) await ok("POST", `/v1/swarms/${S}/agents`, { agentId: a, capabilities: ["work"], capacity: { slots: 1 } });
+    const converged = (ids: string[]) => waitFor(async () => {
+      const vs = await Promise.all(ids.map((a) => view(S, a)));
+      return vs.every((v) => v.membership?.filter((m: any) => m.status === "alive").length === ids.length);
+    }, 60_000, 100);
+    await converged(hot);
+    // Nine queued tasks and no worker: every agent is above 0.8 load (1 slot each).
+    const placed: Record<string, string> = {};
+    for (let i = 0; i < 9; i++) {
+      const t = await post(`/v1/swarms/${S}/tasks`, { taskId: `m-${i}`, payload: { i }, strategy: "capability", requiredCapabilities: ["work"] });
+      placed[t.taskId] = t.assignedTo;
+    }
+    expect(Object.values(placed).every((a) => hot.includes(a))).toBe(true);
+    // A cold agent (8 slots) joins: the rebalancer moves queued tasks from hot agents to it.
+    await ok("POST", `/v1/swarms/${S}/agents`, { agentId: "cold-1", capabilities: ["work"], capacity: { slots: 8 } });
+    await converged([...hot, "cold-1"]);
+    const counters = async () => {
+      const l = await ok("GET", `/v1/swarms/${S}/tasks?limit=100`);
+      expect(l.unreachable).toEqual([]);
+      return Object.values(l.agents as Record<string, { migrations: number }>).reduce((s, a) => s + a.migrations, 0);
+    };
+    // Settled: the agents' migration counters unchanged for 3 polls a second apart.
+    let last = -1;
+    let same = 0;
+    await waitFor(async () => {
+      const m = await counters();
+      same = m === last && m > 0 ? same + 1 : 0;
+      last = m;
+      return same >= 3;
+    }, 90_000, 1000);
+    const moved = [];
+    for (const id of Object.keys(placed)) {
+      const t = await ok("GET", `/v1/swarms/${S}/tasks/${id}`);
+      expect(t.status).toBe("queued");
+      if (t.assignedTo !== placed[id]) moved.push(t.assignedTo);
+    }
+    const m0 = await counters();
+    const r = (await ok("GET", `/v1/swarms/${S}/report?timeframe=1h`)) as any;
+    const m1 = await counters();
+    // Each task now on another agent than it was placed on moved at least once; the report counts each
+    // migration once, where it happened — what the agents' own counters say around the report.
+    expect(moved.length).toBeGreaterThan(0);
+    expect(moved).toContain("cold-1");
+    expect(r.load.migrations).toBeGreaterThanOrEqual(Math.max(m0, moved.length));
+    expect(r.load.migrations).toBeLessThanOrEqual(m1);
+    expect(r.load.hotspots).not.toContain("cold-1");
+    expect(r.load.hotspots.every((a: string) => hot.includes(a))).toBe(true);
+    expect(Object.keys(r.load.perAgent).sort()).toEqual(["cold-1", ...hot].sort());
+  });
+
   test("bad requests: the contract's errors", async () => {
     await ok("POST", "/v1/swarms", { swarmId: "report-bad", agents: 2, gossip: { intervalMs: 100 } });
     const cases: Array<[string, number, string, string?]> = [

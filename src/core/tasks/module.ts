@@ -246,7 +246,7 @@ export class Tasks implements Module {
     if (this.core) {
       const s = this.core.stats;
       if (s.migrations > this.migrationsSeen) {
-        for (let i = this.migrationsSeen; i < s.migrations; i++) this.ctx.observe("migration", 1);
+        for (let i = this.migrationsSeen; i < s.migrations; i++) this.ctx.observe("tasks.migration", 1);
         this.migrationsSeen = s.migrations;
       }
     }
