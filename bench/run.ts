@@ -199,7 +199,18 @@ await bench("tasks-faults", () => {
   // 10,000 tasks on 100 agents, 10 % crashing (2 for good), 2 % loss and duplication, per seed; the
   // history checker counts lost tasks and completions recorded twice (TASKS_SEEDS, default 200).
   const seeds = Number(process.env.TASKS_SEEDS ?? 200);
-  const r = tasksFaultBench({ seeds, onSeed: (x, ms) => json || console.error(`    seed done in ${(ms / 1000).toFixed(0)} s`) });
+  let k = 0;
+  let lost = 0;
+  let twice = 0;
+  const r = tasksFaultBench({
+    seeds,
+    onSeed: (x, ms) => {
+      k++;
+      lost += x.lost.length;
+      twice += x.doubleCompletions.length;
+      if (!json) console.error(`    seed ${x.seed}: ${k}/${seeds} in ${(ms / 1000).toFixed(0)} s — so far ${lost} lost, ${twice} recorded twice`);
+    },
+  });
   record("tasks-faults", `${seeds} seeds × ${r.tasksPerSeed} tasks on ${r.agents} agents: tasks lost`, r.lost, null, `${r.done} done, ${r.failed} failed with a reason, ${r.unfinished} unfinished`);
   record("tasks-faults", "completions recorded twice", r.doubleCompletions, null, `${r.violations} checker violations, ${r.crashes} crashes (${r.permanent} for good), ${r.steals} steals, ${r.migrations} migrations`);
 });

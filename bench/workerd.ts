@@ -22,6 +22,7 @@ const log = (s: string) => rec.log(s);
 const api = (method: string, path: string, body?: unknown) => w.api(method, path, body, {}, 300_000);
 const start = () => w.start();
 const stop = () => w.stop();
+const afterwards: Array<() => void> = [];
 
 const DEFAULTS = { agents: 12 };
 let swarmN = 0;
@@ -244,19 +245,30 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         await api("POST", `/v1/swarms/${id}/chaos`, { action: "crash", agents: [victim] });
         let detected: number | null = null;
+        let suspected: number | null = null;
+        let firstDead: number | null = null;
+        let polls = 0;
         while (Date.now() - t0 < 120_000) {
           const vs = await Promise.all(others.map((a) => api("GET", `/v1/swarms/${id}/agents/${a}`).then((r) => r.body)));
-          if (vs.every((v) => v?.membership?.find((m: any) => m.agentId === victim)?.status === "dead")) {
+          polls++;
+          const st = vs.map((v) => v?.membership?.find((m: any) => m.agentId === victim)?.status);
+          if (suspected === null && st.some((x) => x === "suspect" || x === "dead")) suspected = Date.now() - t0;
+          if (firstDead === null && st.some((x) => x === "dead")) firstDead = Date.now() - t0;
+          if (st.every((x) => x === "dead")) {
             detected = Date.now() - t0;
             break;
           }
         }
-        const bound = config.failure.timeoutMs + 3 * roundMs;
-        const sim = predictedDetection({ n: 12, config, calib, trials: 20, seed: 7 });
-        const simUncal = predictedDetection({ n: 12, config, calib: null, trials: 20, seed: 7 });
-        record("cadence", `${roundMs} ms rounds: crash → dead at all 11, ms`, detected ?? 120_000, bound, "bound: timeoutMs + 3 rounds");
-        record("cadence", `${roundMs} ms rounds: crash → dead, measured / simulator (calibrated) p50`, (detected ?? 120_000) / sim.p50, null, `sim p50 ${sim.p50} ms, p99 ${sim.p99} ms; uncalibrated sim p50 ${simUncal.p50} ms`);
+        const pollMs = Math.round((detected ?? 120_000) / Math.max(1, polls));
         await purge(id);
+        const bound = config.failure.timeoutMs + 3 * roundMs;
+        record("cadence", `${roundMs} ms rounds: crash → dead at all 11, ms`, detected ?? 120_000, bound,
+          `bound: timeoutMs + 3 rounds; first suspect seen ${suspected} ms, first dead ${firstDead} ms (polled every ~${pollMs} ms)`);
+        afterwards.push(() => {
+          const sim = predictedDetection({ n: 12, config, calib, trials: 20, seed: 7 });
+          const simUncal = predictedDetection({ n: 12, config, calib: null, trials: 20, seed: 7 });
+          record("cadence", `${roundMs} ms rounds: crash → dead, measured / simulator (calibrated) p50`, (detected ?? 120_000) / sim.p50, null, `sim p50 ${sim.p50} ms, p99 ${sim.p99} ms; uncalibrated sim p50 ${simUncal.p50} ms`);
+        });
       }
     });
 
@@ -280,15 +292,20 @@ async function main(): Promise<void> {
       log(`  calls by type since creation (all agents): ${JSON.stringify(byType)}`);
       const naive = (3_600_000 / 3000) * 7;
       record("idle-cost", "workerd N=12 defaults: billed ops per agent-hour", total, naive, `alarms ${per(b.alarms - a.alarms).toFixed(0)}, calls ${per(b.calls - a.calls).toFixed(0)}, rows ${per(b.rows - a.rows).toFixed(0)}; target ≤ 0.25`);
-      const s = billedOps({ n: 12, seed: 5, config: {} });
-      const s100 = billedOps({ n: 100, seed: 5, config: {} });
-      record("idle-cost", "simulator N=100 defaults: billed ops per agent-hour", s100.perAgentHour, naive, `alarms ${s100.alarms.toFixed(0)}, calls ${s100.peerCalls.toFixed(0)}, rows ${s100.rowsWritten.toFixed(0)}`);
-      record("idle-cost", "simulator N=12 defaults: billed ops per agent-hour", s.perAgentHour, naive, `alarms ${s.alarms.toFixed(0)}, calls ${s.peerCalls.toFixed(0)}, rows ${s.rowsWritten.toFixed(0)}`);
       await purge(id);
+      afterwards.push(() => {
+        const s = billedOps({ n: 12, seed: 5, config: {} });
+        const s100 = billedOps({ n: 100, seed: 5, config: {} });
+        record("idle-cost", "simulator N=100 defaults: billed ops per agent-hour", s100.perAgentHour, naive, `alarms ${s100.alarms.toFixed(0)}, calls ${s100.peerCalls.toFixed(0)}, rows ${s100.rowsWritten.toFixed(0)}`);
+        record("idle-cost", "simulator N=12 defaults: billed ops per agent-hour", s.perAgentHour, naive, `alarms ${s.alarms.toFixed(0)}, calls ${s.peerCalls.toFixed(0)}, rows ${s.rowsWritten.toFixed(0)}`);
+      });
     });
   } finally {
     stop();
   }
+  // Simulator predictions last: a long synchronous run while wrangler dev is up lets the server close
+  // this process's kept-alive connections unseen, and the next request fails ("other side closed").
+  for (const f of afterwards) f();
   rec.table();
 }
 

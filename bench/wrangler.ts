@@ -66,6 +66,17 @@ export class Wrangler {
 
   /** An API call with the development token (.dev.vars); no answer within `timeoutMs` throws. */
   async api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ status: number; body: any }> {
+    try {
+      return await this.once(method, path, body, headers, timeoutMs);
+    } catch (err) {
+      // A kept-alive connection the server closed while this process was busy (undici reuses it and
+      // sees "other side closed"). An idempotent request is retried once, on a new connection.
+      if ((err as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET" || method === "POST") throw err;
+      return this.once(method, path, body, headers, timeoutMs);
+    }
+  }
+
+  private async once(method: string, path: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: any }> {
     const r = await fetch(`${this.base}${path}`, {
       method,
       signal: AbortSignal.timeout(timeoutMs),
