@@ -67,6 +67,8 @@ export interface MemberView {
   status: MemberStatus;
   incarnation: number;
   lastSeenAt: number | null;
+  /** When this agent set the member's current status (null: not since this agent last started). */
+  statusSince: number | null;
   /** Its overlay peers, as this agent computes the overlay. */
   peers: string[];
 }

@@ -34,6 +34,35 @@ describe("simulator: determinism", () => {
   });
 });
 
+describe("membership view: statusSince", () => {
+  test("each agent records when it set a member's status (suspect, then dead), within the times it happened", () => {
+    const sim = new Simulator(11, { delayMinMs: 1, delayMaxMs: 10 });
+    const ids = sim.createSwarm(8, fast(100));
+    sim.runFor(3000);
+    const since = (viewer: string) =>
+      (sim.nodes.get(viewer)!.core!.mods.membership.describe().membership as Array<{ agentId: string; status: string; statusSince: number | null }>)
+        .find((m) => m.agentId === "agent-3")!;
+    const others = ids.filter((a) => a !== "agent-3");
+    const t0 = sim.now;
+    sim.crash("agent-3");
+    const tSuspect = sim.runUntilTrue(() => others.some((a) => sim.statusAt(a, "agent-3") === "suspect"), 30_000, 1);
+    expect(tSuspect).not.toBeNull();
+    const first = others.find((a) => sim.statusAt(a, "agent-3") === "suspect")!;
+    expect(since(first)).toMatchObject({ status: "suspect", statusSince: tSuspect });
+    const tDead = sim.runUntilTrue(() => others.every((a) => sim.statusAt(a, "agent-3") === "dead"), 30_000, 1);
+    expect(tDead).not.toBeNull();
+    for (const a of others) {
+      const m = since(a);
+      expect(m.status).toBe("dead");
+      expect(m.statusSince).toBeGreaterThan(t0);
+      expect(m.statusSince).toBeGreaterThanOrEqual(tSuspect!);
+      expect(m.statusSince).toBeLessThanOrEqual(tDead!);
+    }
+    // The last agent to learn it set the status at the moment every agent held it dead.
+    expect(Math.max(...others.map((a) => since(a).statusSince!))).toBe(tDead);
+  });
+});
+
 describe("simulator: scale", () => {
   // 300 agents in npm test (the invariant checks run after every event); `npm run bench -- --only
   // sim-scale` runs 1,000, and SIM_SCALE=1000 runs this test at that size.

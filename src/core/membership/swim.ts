@@ -95,6 +95,8 @@ export class Membership implements Module, MembershipView {
    * soon is noticed within rounds, a member that stays dead costs little. `since`: when it was buried.
    */
   private readonly reconnect = new Map<string, { at: number; stepMs: number; since: number }>();
+  /** When this agent set each member's current status (soft: a restart forgets it). */
+  private readonly statusSince = new Map<string, number>();
   private readonly eager = new Map<string, Member>();
   private seq: number;
   private nextProbeAt: number;
@@ -438,6 +440,7 @@ export class Membership implements Module, MembershipView {
       membership: this.all().map((m) => ({
         agentId: m.id, status: m.status, incarnation: m.inc,
         lastSeenAt: m.id === me.id ? now : (this.ctx.heardAt(m.id) ?? null),
+        statusSince: this.statusSince.get(m.id) ?? null,
         peers: Array.from(g.get(m.id) ?? []).sort(),
       })),
     };
@@ -688,6 +691,7 @@ export class Membership implements Module, MembershipView {
   /** Install a changed record: persist it, spread it, tell the other modules, confirm what we can check. */
   private accept(next: Member, cur: Member | undefined, now: number): void {
     this.members.set(next.id, next);
+    if (cur?.status !== next.status) this.statusSince.set(next.id, now);
     if (!cur || isLive(cur) !== isLive(next)) this.invalidate();
     this.persistMember(next);
     this.spread(next);
