@@ -68,7 +68,9 @@ describe("restart and eviction", () => {
     await sleep(600); // many gossip rounds: side B must still not know
     for (const a of groups[1]) {
       const v = await view("part", a);
-      expect(v.membership.find((m: any) => m.agentId === "agent-2").status).toBe("alive");
+      // Not `left`: the leave never crossed. (Side B's own probes may by now suspect agent-2, which it
+      // cannot reach — a loaded machine stretches the wait above past B's first probe round.)
+      expect(["alive", "suspect"], a).toContain(v.membership.find((m: any) => m.agentId === "agent-2").status);
     }
     // Dropped at the sender (side A never even sends across), counted there.
     const dropped = (await Promise.all(groups.flat().map((a) => stub("part", a).getStats()))).reduce((s, x) => s + x.chaosDropped, 0);
