@@ -22,13 +22,15 @@ import { validReachDigest } from "./validate";
 /** Exact diameter below this many live members; above, twice this agent's eccentricity (an upper bound). */
 const EXACT_DIAMETER_UP_TO = 200;
 
+const NO_VOTERS: readonly string[] = Object.freeze([]) as readonly string[];
+
 export class Partition implements Module {
   readonly name = "partition";
   private tracker: ReachTracker | null = null;
   /** What was last fed to the tracker: member list, voters, timing, and each member's last-heard time. */
   private fedMembers = "";
   private fedTiming = "";
-  private fedVoters: string[] | null = null;
+  private fedVoters: readonly string[] | null = null;
   private fedPeriod = 0;
   private membersChanged = true;
   private readonly fedHeard = new Map<string, number>();
@@ -48,7 +50,9 @@ export class Partition implements Module {
   /** The tracker, (re)fed with the current membership, voters and timing (only when they changed). */
   private ensure(): ReachTracker {
     const now = this.ctx.now();
-    const voters = this.ctx.fact<string[]>("raft.voters") ?? [];
+    // One shared empty list when there is no log: a fresh `[]` here would never equal `fedVoters` and
+    // rebuild the tracker (O(members)) on every call.
+    const voters = this.ctx.fact<string[]>("raft.voters") ?? NO_VOTERS;
     const periodMs = this.ctx.fact<number>("membership.periodMs") ?? this.ctx.config.failure.heartbeatMs;
     if (this.tracker && !this.membersChanged && voters === this.fedVoters && periodMs === this.fedPeriod) return this.tracker;
     this.membersChanged = false;
