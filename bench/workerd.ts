@@ -250,11 +250,13 @@ async function main(): Promise<void> {
         for (let trial = 0; trial < 3; trial++) {
           const t0 = Date.now();
           await api("POST", `/v1/swarms/${id}/chaos`, { action: "crash", agents: [victim] });
+          // The victim's entry in each other agent's membership view.
+          const entriesOf = async (): Promise<any[]> =>
+            (await Promise.all(others.map((a) => api("GET", `/v1/swarms/${id}/agents/${a}`)))).map((r) => r.body?.membership?.find((m: any) => m.agentId === victim));
           let entries: any[] = [];
           while (Date.now() - t0 < 120_000) {
             await sleep(1000);
-            const vs = await Promise.all(others.map((a) => api("GET", `/v1/swarms/${id}/agents/${a}`).then((r) => r.body)));
-            entries = vs.map((v) => v?.membership?.find((m: any) => m.agentId === victim));
+            entries = await entriesOf();
             if (entries.every((e) => e?.status === "dead")) break;
           }
           const dead = entries.every((e) => e?.status === "dead" && typeof e.statusSince === "number");
@@ -266,8 +268,7 @@ async function main(): Promise<void> {
           const tr = Date.now();
           while (Date.now() - tr < 60_000) {
             await sleep(500);
-            const vs = await Promise.all(others.map((a) => api("GET", `/v1/swarms/${id}/agents/${a}`).then((r) => r.body)));
-            if (vs.every((v) => v?.membership?.find((m: any) => m.agentId === victim)?.status === "alive")) break;
+            if ((await entriesOf()).every((e) => e?.status === "alive")) break;
           }
           await sleep(5000);
         }

@@ -112,10 +112,9 @@ export interface AgentView {
 
 /**
  * What the router needs to enter the mesh through an agent (the full view is heavy); `reach` says what
- * a read-only side can reach (the message of a `503 read_only`).
+ * a read-only side can reach (the message of a `503 read_only`); a read-only agent also names the log's
+ * `voters` it knows (a writable side holds a quorum of them, so the router looks there next).
  */
-/** What the router asks before sending a request through an agent; `voters` are the log's voters as this
- * agent knows them (a writable side holds a quorum of them, so the router looks there next). */
 export type AgentBrief = Pick<AgentView, "agentId" | "state" | "mode"> & { reach: string | null; voters?: string[] };
 
 export interface DetectorView {

@@ -117,7 +117,7 @@ export function readOnlyError(agentId: string, reach: string | null): ApiError {
   return new ApiError(503, "read_only", `Agent ${agentId} is on a side of a partition that may not write${reach ? `: ${reach}` : ""}.`, { agentId });
 }
 
-async function enter<T extends { state: string; mode?: string }>(
+async function enter<T extends { state: string; mode?: string; voters?: string[] }>(
   env: Env,
   rec: SwarmRecord,
   via: string | null,
@@ -135,12 +135,10 @@ async function enter<T extends { state: string; mode?: string }>(
     return unwrap<T>(r, via);
   }
   let readOnly: T | null = null;
-  const tried = new Set<string>();
   const queue = shuffled(rec.agents).slice(0, 5);
   let votersAdded = false;
   for (let i = 0; i < queue.length; i++) {
     const id = queue[i];
-    tried.add(id);
     try {
       const v = await call(agentStub(env, rec.swarmId, id));
       if (isRefusal(v) || v.state !== "active") continue;
@@ -148,10 +146,9 @@ async function enter<T extends { state: string; mode?: string }>(
         readOnly ??= v;
         // A side that may write holds a quorum of the log's voters: once one agent tried is read-only,
         // the voters it names (not tried yet) are where to look next — at most five more calls.
-        const voters = (v as { voters?: string[] }).voters;
-        if (!votersAdded && voters) {
+        if (!votersAdded && v.voters) {
           votersAdded = true;
-          queue.splice(i + 1, 0, ...shuffled(voters.filter((x) => !tried.has(x) && !queue.includes(x) && rec.agents.includes(x))));
+          queue.splice(i + 1, 0, ...shuffled(v.voters.filter((x) => !queue.includes(x) && rec.agents.includes(x))));
         }
         continue;
       }
