@@ -6,6 +6,7 @@
 // its module by `mod`, asks every module for its deadline and takes the earliest, passes membership
 // changes and call outcomes to every module, and refuses writes when a module says this side is read-only.
 import type { SwarmConfig } from "./config";
+import { Deadlines } from "./deadlines";
 import { parseEnvelope } from "./envelope";
 import type { AgentId } from "./ids";
 import { buildModules, type Modules } from "./modules";
@@ -51,7 +52,7 @@ export class Node {
   private out: Effects = emptyEffects();
   private now: number;
   private armedAt: number | null = null;
-  private requestDeadlines: number[] = [];
+  private readonly requestDeadlines = new Deadlines();
   private readonly stats = { envelopesIn: 0, envelopesOut: 0, invalidDropped: 0, ticks: 0 };
 
   private constructor(readonly meta: AgentMeta, rng: Rng, now: number) {
@@ -93,10 +94,7 @@ export class Node {
     const lateMs = this.armedAt === null ? 0 : Math.max(0, now - this.armedAt);
     for (const m of this.list) m.tick(now, lateMs);
     // After the modules: an answer produced by this very tick reaches its request before the deadline does.
-    if (this.requestDeadlines.some((d) => d <= now)) {
-      this.requestDeadlines = this.requestDeadlines.filter((d) => d > now);
-      this.out.outputs.push({ mod: NODE_MOD, key: "deadline", value: now });
-    }
+    if (this.requestDeadlines.takeDue(now)) this.out.outputs.push({ mod: NODE_MOD, key: "deadline", value: now });
     return this.flush();
   }
 
@@ -140,7 +138,7 @@ export class Node {
   }
 
   /** A request waits until `at` at most: the alarm fires then and answers `node/deadline`. */
-  waitUntil = (at: number): void => void this.requestDeadlines.push(at);
+  waitUntil = (at: number): void => this.requestDeadlines.add(at);
 
   /** Graceful leave: every module says goodbye, then the agent stops ticking. */
   leave(now: number): Effects {
@@ -170,7 +168,7 @@ export class Node {
   nextDeadline(): number | null {
     if (this.meta.state !== "active") return null;
     let d: number | null = null;
-    for (const t of [...this.list.map((m) => m.nextDeadline()), ...this.requestDeadlines]) if (t !== null && (d === null || t < d)) d = t;
+    for (const t of [...this.list.map((m) => m.nextDeadline()), this.requestDeadlines.earliest()]) if (t !== null && (d === null || t < d)) d = t;
     return d;
   }
 

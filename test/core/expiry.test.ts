@@ -1,5 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import type { KvStore } from "../../src/core/memory/kv";
+import { Deadlines } from "../../src/core/deadlines";
+import { KvStore } from "../../src/core/memory/kv";
 import { Simulator } from "../sim/sim";
 
 describe("memory TTL on the replicated log", () => {
@@ -26,5 +28,59 @@ describe("memory TTL on the replicated log", () => {
     sim.runFor(5000);
     // After healing, the key is gone everywhere.
     for (const n of sim.live()) expect(kv(n).get("n", "k", sim.now)).toBeNull();
+  });
+});
+
+describe("the memory store's earliest expiry (kept, not rescanned per input)", () => {
+  test("nextDue always equals the earliest expiry of the keys held, through puts, deletes, sweeps and reloads", () => {
+    const op = fc.oneof(
+      fc.record({ op: fc.constant("put" as const), key: fc.integer({ min: 0, max: 6 }), ttl: fc.option(fc.integer({ min: 1, max: 50 }), { nil: null }) }),
+      fc.record({ op: fc.constant("del" as const), key: fc.integer({ min: 0, max: 6 }) }),
+      fc.record({ op: fc.constant("expire" as const) }),
+      fc.record({ op: fc.constant("reload" as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        let kv = new KvStore();
+        let now = 0;
+        let index = 0;
+        for (const o of ops) {
+          now += 3;
+          if (o.op === "put") kv.apply(++index, { op: "put", ns: "n", key: `k${o.key}`, value: index, expiresAt: o.ttl === null ? null : now + o.ttl, at: now });
+          else if (o.op === "del") kv.apply(++index, { op: "del", ns: "n", key: `k${o.key}`, at: now });
+          else if (o.op === "expire") kv.apply(++index, { op: "expire", at: now });
+          else {
+            const rows = new Map(kv.snapshot().map((r) => [`${r.ns}/${r.key}`, r] as [string, unknown]));
+            kv = new KvStore();
+            kv.load(rows);
+          }
+          const held = kv.snapshot().map((r) => r.expiresAt).filter((t): t is number => t !== null);
+          expect(kv.nextDue()).toBe(held.length ? Math.min(...held) : null);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("request deadlines (the alarm goes to the earliest)", () => {
+  test("earliest and takeDue agree with a plain list, whatever order deadlines arrive in", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.record({ add: fc.integer({ min: 0, max: 100 }) }), fc.record({ now: fc.integer({ min: 0, max: 100 }) })), { maxLength: 80 }), (ops) => {
+        const d = new Deadlines();
+        let plain: number[] = [];
+        for (const o of ops) {
+          if ("add" in o) {
+            d.add(o.add);
+            plain.push(o.add);
+          } else {
+            expect(d.takeDue(o.now)).toBe(plain.some((t) => t <= o.now));
+            plain = plain.filter((t) => t > o.now);
+          }
+          expect(d.earliest()).toBe(plain.length ? Math.min(...plain) : null);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

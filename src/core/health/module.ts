@@ -6,24 +6,31 @@ import type { CallResult, Context, Envelope, Module, PlatformHealth } from "../p
 
 const WINDOW = 256;
 
-/** A fixed-size ring of recent samples with percentiles. */
+/**
+ * A fixed-size ring of recent samples with percentiles. The window is also kept sorted, updated per
+ * sample (one binary search and two short moves): the p99s are read on every input of the agent (the
+ * log's and the detector's timing depend on them), so they must not sort the window each time.
+ */
 export class Samples {
   private readonly xs: number[] = [];
-  private sorted: number[] | null = null;
+  private readonly sorted: number[] = [];
   private i = 0;
   count = 0;
 
   add(x: number): void {
     if (this.xs.length < WINDOW) this.xs.push(x);
-    else this.xs[this.i] = x;
+    else {
+      this.sorted.splice(lowerBound(this.sorted, this.xs[this.i]), 1);
+      this.xs[this.i] = x;
+    }
+    this.sorted.splice(lowerBound(this.sorted, x), 0, x);
     this.i = (this.i + 1) % WINDOW;
     this.count++;
-    this.sorted = null;
   }
 
   percentile(p: number): number | null {
-    if (this.xs.length === 0) return null;
-    const s = (this.sorted ??= this.xs.slice().sort((a, b) => a - b));
+    const s = this.sorted;
+    if (s.length === 0) return null;
     return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
   }
 
@@ -32,6 +39,18 @@ export class Samples {
     const deciles = this.xs.length ? Array.from({ length: 11 }, (_, i) => this.percentile(i * 10)!) : [];
     return { p50: this.percentile(50), p99: this.percentile(99), samples: this.xs.length, deciles };
   }
+}
+
+/** The first position in sorted `s` whose value is ≥ x. */
+function lowerBound(s: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = s.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (s[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export class Health implements Module {

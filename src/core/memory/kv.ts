@@ -32,6 +32,18 @@ const str = (x: unknown) => typeof x === "string" && x.length <= 256;
 export class KvStore implements StateMachine {
   readonly name = "kv";
   private readonly map = new Map<string, KvRecord>();
+  /**
+   * The earliest expiry (null: no key expires; undefined: not known, scan on demand). The leader asks on
+   * every input whether a sweep is due, so this must not walk every key each time: it is kept as keys
+   * change and rescanned only when the key holding it is replaced or removed.
+   */
+  private earliest: number | null | undefined = null;
+
+  private changed(before: KvRecord | undefined, after: KvRecord | undefined): void {
+    if (this.earliest === undefined) return;
+    if (before?.expiresAt != null && before.expiresAt === this.earliest) this.earliest = undefined;
+    else if (after?.expiresAt != null && (this.earliest === null || after.expiresAt < this.earliest)) this.earliest = after.expiresAt;
+  }
 
   validCommand(c: unknown): boolean {
     if (!c || typeof c !== "object") return false;
@@ -48,18 +60,21 @@ export class KvStore implements StateMachine {
     switch (cmd.op) {
       case "put": {
         const rec: KvRecord = { ns: cmd.ns, key: cmd.key, value: cmd.value, version: index, expiresAt: cmd.expiresAt, updatedAt: cmd.at };
+        this.changed(this.map.get(rowKey(cmd.ns, cmd.key)), rec);
         this.map.set(rowKey(cmd.ns, cmd.key), rec);
         return { result: { version: index } satisfies KvResult, puts: [[rowKey(cmd.ns, cmd.key), rec]], dels: [] };
       }
       case "del": {
         const k = rowKey(cmd.ns, cmd.key);
         const had = this.map.get(k);
+        this.changed(had, undefined);
         this.map.delete(k);
         return { result: { deleted: had !== undefined && !expired(had, cmd.at) } satisfies KvResult, puts: [], dels: had ? [k] : [] };
       }
       case "expire": {
         const dels: string[] = [];
         for (const [k, r] of this.map) if (expired(r, cmd.at)) (this.map.delete(k), dels.push(k));
+        if (dels.length > 0) this.earliest = undefined;
         return { result: { expired: dels.length } satisfies KvResult, puts: [], dels };
       }
     }
@@ -90,9 +105,10 @@ export class KvStore implements StateMachine {
   }
 
   nextDue(): number | null {
+    if (this.earliest !== undefined) return this.earliest;
     let t: number | null = null;
     for (const r of this.map.values()) if (r.expiresAt !== null && (t === null || r.expiresAt < t)) t = r.expiresAt;
-    return t;
+    return (this.earliest = t);
   }
 
   snapshot(): KvRecord[] {
@@ -101,12 +117,14 @@ export class KvStore implements StateMachine {
 
   install(data: unknown): Array<[string, unknown]> {
     this.map.clear();
+    this.earliest = undefined;
     for (const r of (data as KvRecord[] | null) ?? []) this.map.set(rowKey(r.ns, r.key), { ...r });
     return Array.from(this.map.entries(), ([k, r]) => [k, { ...r }]);
   }
 
   load(rows: ReadonlyMap<string, unknown>): void {
     this.map.clear();
+    this.earliest = undefined;
     for (const [k, r] of rows) this.map.set(k, { ...(r as KvRecord) });
   }
 
