@@ -4,6 +4,7 @@
 import { describe, expect, test } from "vitest";
 import { Raft, initialPersisted, type Entry, type RaftMsg, type Ready } from "../../src/core/raft/raft";
 import { Rng } from "../../src/core/rng";
+import { storeAppend } from "./raft-harness";
 
 const IDS = ["n1", "n2", "n3", "n4", "n5"];
 
@@ -37,7 +38,7 @@ class Net {
   absorb(id: string, r: Ready): void {
     const d = this.disk.get(id)!;
     if (r.hardState) d.hard = { ...r.hardState };
-    if (r.append) d.entries = d.entries.filter((e) => e.index < r.append!.fromIndex).concat(r.append.entries);
+    if (r.append) d.entries = storeAppend(d.entries, r.append);
     for (const m of r.messages) this.queue.push({ from: id, to: m.to, msg: m.msg });
   }
 

@@ -211,7 +211,7 @@ export class RaftHarness {
       }
     }
     if (r.compactTo !== null) s.entries = s.entries.filter((e) => e.index > r.compactTo!);
-    if (r.append) s.entries = s.entries.filter((e) => e.index < r.append!.fromIndex).concat(structuredClone(r.append.entries));
+    if (r.append) s.entries = storeAppend(s.entries, r.append);
     if (r.hardState) s.hard = { ...r.hardState };
     for (const o of r.messages) {
       if (this.cut.has(`${node.id}>${o.to}`) || this.rng.chance(this.opts.dropRate)) continue;
@@ -335,4 +335,15 @@ export function faultStep(x: RaftHarness, propose: (x: RaftHarness) => void, rat
     const s = x.rng.shuffle(x.ids.slice());
     x.partition(s.slice(0, k), s.slice(k));
   } else if (r < p + 0.09) x.heal();
+}
+
+/**
+ * The stored log as rows keyed by index, written as the agent writes them: the suffix is dropped only
+ * when the Ready says `truncate`; entries overwrite rows at their index. A Ready that fails to ask for a
+ * needed truncation leaves stale rows behind, which a restart loads — the invariants then catch it.
+ */
+export function storeAppend(stored: Entry[], a: NonNullable<Ready["append"]>): Entry[] {
+  const rows = new Map((a.truncate ? stored.filter((e) => e.index < a.fromIndex) : stored).map((e) => [e.index, e] as const));
+  for (const e of structuredClone(a.entries)) rows.set(e.index, e);
+  return Array.from(rows.values()).sort((x, y) => x.index - y.index);
 }

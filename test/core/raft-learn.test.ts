@@ -23,6 +23,7 @@ describe("Raft.learn: committed entries from any peer", () => {
     expect(first.gap).toBe(false);
     expect(indexes(first.ready)).toEqual([1, 2]);
     expect(first.ready.append?.entries.map((x) => x.index)).toEqual([1, 2]);
+    expect(first.ready.append?.truncate).toBe(false); // nothing stored there yet: no delete
     const gap = l.learn({ commit: 5, commitTerm: 2, entries: [e(4, 2), e(5, 2)] });
     expect(gap.gap).toBe(true);
     expect(l.commit).toBe(2);
@@ -36,7 +37,7 @@ describe("Raft.learn: committed entries from any peer", () => {
     f.ready();
     const r = f.learn({ commit: 2, commitTerm: 2, entries: [e(2, 2, "winner")] });
     expect(r.gap).toBe(false);
-    expect(r.ready.append).toEqual({ fromIndex: 2, entries: [e(2, 2, "winner")] });
+    expect(r.ready.append).toEqual({ fromIndex: 2, entries: [e(2, 2, "winner")], truncate: true });
     expect(f.lastIndex()).toBe(2);
     expect(r.ready.committed).toEqual([e(2, 2, "winner")]);
   });

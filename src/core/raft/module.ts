@@ -84,7 +84,7 @@ export class ReplicatedLog implements Module {
   /** Confirmed reads waiting for the state machines to catch up to their index. */
   private readyReads: Array<{ ctx: number; index: number }> = [];
   private readonly machines: Map<string, StateMachine>;
-  private readonly stats = { proposals: 0, applied: 0, elections: 0, snapshotsSent: 0, pushes: 0, pulls: 0, pullsServed: 0 };
+  private readonly stats = { proposals: 0, proposalGroups: 0, applied: 0, elections: 0, snapshotsSent: 0, pushes: 0, pulls: 0, pullsServed: 0 };
   /** The spreading tree's root (the leader) as last heard, for agents that do not follow the leader directly. */
   private treeRoot: string | null = null;
   private treeCache: { key: string; order: string[]; pos: Map<string, number> } | null = null;
@@ -468,14 +468,21 @@ export class ReplicatedLog implements Module {
 
   /** Propose a command for state machine `sm`; when not the leader, say who is (as far as we know). */
   propose(sm: string, cmd: unknown): ProposeResult {
+    const r = this.proposeAll(sm, [cmd]);
+    return r.ok ? { ok: true, index: r.first, term: r.term } : r;
+  }
+
+  /** Propose commands together (one write, one append per follower): they get indexes first, first + 1, … */
+  proposeAll(sm: string, cmds: readonly unknown[]): { ok: true; first: number; term: number } | { ok: false; leader: string | null } {
     const raft = this.raft;
     if (!raft) return { ok: false, leader: null };
-    const r = raft.propose({ sm, cmd });
+    const r = raft.proposeAll(cmds.map((cmd) => ({ sm, cmd })));
     if (!r) return { ok: false, leader: raft.leader };
-    this.stats.proposals++;
-    this.proposedAt.set(r.index, this.ctx.now());
+    this.stats.proposals += cmds.length;
+    this.stats.proposalGroups++;
+    for (let i = 0; i < cmds.length; i++) this.proposedAt.set(r.first + i, this.ctx.now());
     this.absorb(r.ready);
-    return { ok: true, index: r.index, term: r.term };
+    return { ok: true, first: r.first, term: r.term };
   }
 
   /** Start a linearizable read (ReadIndex, thesis §6.4); `read:<ctx>` answers once it may be served here. */
@@ -608,7 +615,7 @@ export class ReplicatedLog implements Module {
       ctx.persist({ op: "put", key: "snap", value: r.snapshot.meta });
     }
     if (r.append) {
-      ctx.persist({ op: "delRange", from: LOG + num(r.append.fromIndex), to: prefixEnd(LOG) });
+      if (r.append.truncate) ctx.persist({ op: "delRange", from: LOG + num(r.append.fromIndex), to: prefixEnd(LOG) });
       for (const e of r.append.entries) ctx.persist({ op: "put", key: LOG + num(e.index), value: e });
     }
     if (r.hardState) ctx.persist({ op: "put", key: "hard", value: r.hardState });

@@ -90,8 +90,12 @@ export interface ReadState {
 /** What the shell must do, in this order: persist (hardState, truncate+append, snapshot), send, apply. */
 export interface Ready {
   hardState: HardState | null;
-  /** Truncate the stored log from `fromIndex` (inclusive) and append `entries`. */
-  append: { fromIndex: number; entries: Entry[] } | null;
+  /**
+   * Store `entries` (from `fromIndex` on); when `truncate`, first drop the stored log from `fromIndex`
+   * (inclusive) — only when entries there may be stored already (a conflicting suffix, a snapshot
+   * replacing the log), so a plain append costs no delete.
+   */
+  append: { fromIndex: number; entries: Entry[]; truncate: boolean } | null;
   /** A snapshot to store (it replaces the log up to its index). */
   snapshot: Snapshot | null;
   /** True when `snapshot` came from the leader: restore the state machine from it. */
@@ -317,10 +321,20 @@ export class Raft {
 
   /** Propose a command. Null when this agent is not the leader (forward it to `leader`). */
   propose(data: unknown): { index: number; term: number; ready: Ready } | null {
-    if (this.role !== "leader") return null;
-    const e = this.appendLocal({ kind: "cmd", data });
+    const r = this.proposeAll([data]);
+    return r && { index: r.first, term: r.term, ready: r.ready };
+  }
+
+  /**
+   * Propose commands together (group commit): appended at `first`, `first + 1`, …, persisted in one
+   * Ready and sent in one append per follower. Null when this agent is not the leader.
+   */
+  proposeAll(data: readonly unknown[]): { first: number; term: number; ready: Ready } | null {
+    if (this.role !== "leader" || data.length === 0) return null;
+    const first = this.lastIndex() + 1;
+    for (const d of data) this.appendLocal({ kind: "cmd", data: d });
     this.broadcastAppend();
-    return { index: e.index, term: e.term, ready: this.ready() };
+    return { first, term: this.term, ready: this.ready() };
   }
 
   /** Propose a single-server configuration change. Null if not leader or a change is pending. */
@@ -407,10 +421,10 @@ export class Raft {
     }
     if (firstNew >= 0) {
       const from0 = entries[firstNew].index;
-      this.log = this.log.filter((e) => e.index < from0);
+      const truncate = this.truncateFrom(from0);
       const added = entries.slice(firstNew).map(cloneEntry);
       this.log.push(...added);
-      this.queueAppend(from0, added);
+      this.queueAppend(from0, added, truncate);
       this.config = this.latestConfig();
     }
     if (this.termAt(l.commit) !== l.commitTerm) return { gap: true, ready: this.stopCampaignIfLearner() };
@@ -674,7 +688,7 @@ export class Raft {
   private appendLocal(e: Omit<Entry, "index" | "term">): Entry {
     const entry: Entry = { ...e, index: this.lastIndex() + 1, term: this.term };
     this.log.push(entry);
-    this.queueAppend(entry.index, [entry]);
+    this.queueAppend(entry.index, [entry], false);
     if (entry.kind === "config") {
       this.pendingConfigIndex = entry.index;
       this.applyConfig(entry.config!);
@@ -838,10 +852,10 @@ export class Raft {
     if (firstNew >= 0) {
       const from0 = m.entries[firstNew].index;
       if (from0 <= this.commit) throw new Error(`raft: refusing to overwrite committed entry ${from0}`);
-      this.log = this.log.filter((e) => e.index < from0);
+      const truncate = this.truncateFrom(from0);
       const added = m.entries.slice(firstNew).map(cloneEntry);
       this.log.push(...added);
-      this.queueAppend(from0, added);
+      this.queueAppend(from0, added, truncate);
       this.config = this.latestConfig();
     }
     const lastNew = m.prevIndex + m.entries.length;
@@ -872,7 +886,7 @@ export class Raft {
       this.out.snapshot = { meta: this.snapshotMeta(), data: s.data };
       this.out.restore = true;
       this.out.committed = [];
-      this.out.append = { fromIndex: s.meta.index + 1, entries: [] };
+      this.out.append = { fromIndex: s.meta.index + 1, entries: [], truncate: true };
       this.out.compactTo = s.meta.index;
       this.config = this.latestConfig();
       this.out.events.push(`${this.id} installed snapshot at ${s.meta.index}`);
@@ -934,12 +948,23 @@ export class Raft {
     for (const id of Array.from(this.progress.keys())) if (!replicas.includes(id)) this.progress.delete(id);
   }
 
-  private queueAppend(fromIndex: number, entries: Entry[]): void {
+  private queueAppend(fromIndex: number, entries: Entry[], truncate: boolean): void {
     const cur = this.out.append;
-    if (cur && fromIndex === cur.fromIndex + cur.entries.length) cur.entries.push(...entries.map(cloneEntry));
-    else if (cur && fromIndex > cur.fromIndex) {
+    if (cur && fromIndex === cur.fromIndex + cur.entries.length) {
+      cur.entries.push(...entries.map(cloneEntry));
+      cur.truncate ||= truncate;
+    } else if (cur && fromIndex > cur.fromIndex) {
       cur.entries = cur.entries.filter((e) => e.index < fromIndex).concat(entries.map(cloneEntry));
-    } else this.out.append = { fromIndex, entries: entries.map(cloneEntry) };
+      cur.truncate ||= truncate;
+    } else this.out.append = { fromIndex, entries: entries.map(cloneEntry), truncate: truncate || (cur?.truncate ?? false) };
+  }
+
+  /** Drop the in-memory log from `index` (inclusive); true when there was something to drop. */
+  private truncateFrom(index: number): boolean {
+    const keep = Math.max(0, index - this.snap.index - 1);
+    if (keep >= this.log.length) return false;
+    this.log.length = keep;
+    return true;
   }
 
   private randomizeElectionTimeout(): void {
