@@ -51,7 +51,8 @@ describe("row store conformance: SQLite and the in-memory twin", () => {
         for (const m of MODS) sql.apply([{ mod: m, op: { op: "delRange", from: "", to: "\u007f" } }]);
         const before = sql.rowsWritten;
         for (let batch = 0; batch < 10; batch++) {
-          const w = randomWrites(r, 1 + r.int(30));
+          // Up to 90 writes: runs of puts longer than one multi-row statement (33 rows) too.
+          const w = randomWrites(r, 1 + r.int(90));
           sql.apply(w);
           twin.apply(w);
           for (const mod of MODS) {
