@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { Deadlines } from "../../src/core/deadlines";
 import { KvStore } from "../../src/core/memory/kv";
 import { Simulator } from "../sim/sim";
 
@@ -56,28 +55,6 @@ describe("the memory store's earliest expiry (kept, not rescanned per input)", (
           }
           const held = kv.snapshot().map((r) => r.expiresAt).filter((t): t is number => t !== null);
           expect(kv.nextDue()).toBe(held.length ? Math.min(...held) : null);
-        }
-      }),
-      { numRuns: 300 },
-    );
-  });
-});
-
-describe("request deadlines (the alarm goes to the earliest)", () => {
-  test("earliest and takeDue agree with a plain list, whatever order deadlines arrive in", () => {
-    fc.assert(
-      fc.property(fc.array(fc.oneof(fc.record({ add: fc.integer({ min: 0, max: 100 }) }), fc.record({ now: fc.integer({ min: 0, max: 100 }) })), { maxLength: 80 }), (ops) => {
-        const d = new Deadlines();
-        let plain: number[] = [];
-        for (const o of ops) {
-          if ("add" in o) {
-            d.add(o.add);
-            plain.push(o.add);
-          } else {
-            expect(d.takeDue(o.now)).toBe(plain.some((t) => t <= o.now));
-            plain = plain.filter((t) => t > o.now);
-          }
-          expect(d.earliest()).toBe(plain.length ? Math.min(...plain) : null);
         }
       }),
       { numRuns: 300 },
