@@ -96,6 +96,8 @@ export class Shell {
   async wait<T>(mod: string, key: string, deadline: number): Promise<T | typeof TIMEOUT> {
     const p = this.waiters.wait<T>(mod, key, deadline);
     this.node?.waitUntil(deadline);
+    // Answered in time: take the deadline back (otherwise every request ever made wakes the agent once).
+    void p.then((v) => v !== TIMEOUT && this.node?.waitDone(deadline));
     await this.arm();
     return p;
   }

@@ -1,13 +1,18 @@
 // The deadlines of the requests waiting on an agent (one per request in flight: a busy leader holds
 // hundreds). Kept sorted, because the earliest is read on every input of the agent (the alarm goes
-// there); they arrive nearly in order, so an insertion looks from the end.
+// there). A request answered before its deadline takes it back, so the agent does not wake for it.
+import { insertSorted, removeSorted } from "./sorted";
+
 export class Deadlines {
   private readonly at: number[] = [];
 
   add(t: number): void {
-    let i = this.at.length;
-    while (i > 0 && this.at[i - 1] > t) i--;
-    this.at.splice(i, 0, t);
+    insertSorted(this.at, t);
+  }
+
+  /** A request ended before its deadline: forget one occurrence of it. */
+  remove(t: number): void {
+    removeSorted(this.at, t);
   }
 
   earliest(): number | null {

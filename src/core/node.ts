@@ -139,6 +139,8 @@ export class Node {
 
   /** A request waits until `at` at most: the alarm fires then and answers `node/deadline`. */
   waitUntil = (at: number): void => this.requestDeadlines.add(at);
+  /** The request that asked for `at` was answered before it: no need to wake then. */
+  waitDone = (at: number): void => this.requestDeadlines.remove(at);
 
   /** Graceful leave: every module says goodbye, then the agent stops ticking. */
   leave(now: number): Effects {

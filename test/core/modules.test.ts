@@ -3,10 +3,10 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 
 // One module per protocol: a protocol folder under src/core may import shared code (the module
-// interface, ids, config, the row store's key helpers, rng, hash, crypto), pure libraries (topology,
+// interface, ids, config, the row store's key helpers, rng, hash, sorted arrays, crypto), pure libraries (topology,
 // gossip) and the state-machine interface of the replicated log — never another protocol's internals.
 // Only the registration (src/core/modules.ts) and the composer (src/core/node.ts) see every module.
-const SHARED = new Set(["protocol.ts", "ids.ts", "config.ts", "store.ts", "rng.ts", "hash.ts", "envelope.ts"]);
+const SHARED = new Set(["protocol.ts", "ids.ts", "config.ts", "store.ts", "rng.ts", "hash.ts", "envelope.ts", "sorted.ts"]);
 const LIBRARIES = new Set(["topology", "gossip", "crypto"]);
 /**
  * Pure protocol engines with no module of their own, each driven by exactly one module folder: PBFT and

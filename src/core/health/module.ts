@@ -3,6 +3,7 @@
 // slow member must not accuse healthy ones; these are the measurements that say how slow we are.
 // Soft state only (nothing persisted): a window of the latest samples.
 import type { CallResult, Context, Envelope, Module, PlatformHealth } from "../protocol";
+import { insertSorted, removeSorted } from "../sorted";
 
 const WINDOW = 256;
 
@@ -20,10 +21,10 @@ export class Samples {
   add(x: number): void {
     if (this.xs.length < WINDOW) this.xs.push(x);
     else {
-      this.sorted.splice(lowerBound(this.sorted, this.xs[this.i]), 1);
+      removeSorted(this.sorted, this.xs[this.i]);
       this.xs[this.i] = x;
     }
-    this.sorted.splice(lowerBound(this.sorted, x), 0, x);
+    insertSorted(this.sorted, x);
     this.i = (this.i + 1) % WINDOW;
     this.count++;
   }
@@ -39,18 +40,6 @@ export class Samples {
     const deciles = this.xs.length ? Array.from({ length: 11 }, (_, i) => this.percentile(i * 10)!) : [];
     return { p50: this.percentile(50), p99: this.percentile(99), samples: this.xs.length, deciles };
   }
-}
-
-/** The first position in sorted `s` whose value is ≥ x. */
-function lowerBound(s: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = s.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (s[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 export class Health implements Module {
