@@ -59,10 +59,11 @@ export class KvStore implements StateMachine {
     const cmd = raw as MemCommand;
     switch (cmd.op) {
       case "put": {
+        const k = rowKey(cmd.ns, cmd.key);
         const rec: KvRecord = { ns: cmd.ns, key: cmd.key, value: cmd.value, version: index, expiresAt: cmd.expiresAt, updatedAt: cmd.at };
-        this.changed(this.map.get(rowKey(cmd.ns, cmd.key)), rec);
-        this.map.set(rowKey(cmd.ns, cmd.key), rec);
-        return { result: { version: index } satisfies KvResult, puts: [[rowKey(cmd.ns, cmd.key), rec]], dels: [] };
+        this.changed(this.map.get(k), rec);
+        this.map.set(k, rec);
+        return { result: { version: index } satisfies KvResult, puts: [[k, rec]], dels: [] };
       }
       case "del": {
         const k = rowKey(cmd.ns, cmd.key);
