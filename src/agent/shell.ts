@@ -129,11 +129,14 @@ export class Shell {
       replies = null;
     }
     this.report(e.to, e.mod, e.type, replies !== null, Date.now() - t0);
-    for (const r of replies ?? []) {
+    if (!replies?.length) return;
+    for (const r of replies) {
       if (!this.node || this.chaos.crashed) return;
       if (!(await this.incoming(r))) continue;
       this.commit(this.node.receive(r, Date.now()));
     }
+    // A reply can leave work for later (a tree push held for its batch interval): keep the alarm by then.
+    await this.arm();
   }
 
   /**

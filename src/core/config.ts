@@ -15,7 +15,11 @@ export interface SwarmConfig {
    * act on evidence (a new swarm campaigns at once, a failed call to the leader starts a check and a
    * PreVote, a restarted leader campaigns) instead of waiting for timers — off only to measure the difference.
    */
-  consensus: { threshold: number; voters: number; snapshotEvery: number; heartbeatMs: number; electionMs: number; fastFailover: boolean };
+  consensus: {
+    threshold: number; voters: number; snapshotEvery: number; heartbeatMs: number; electionMs: number; fastFailover: boolean;
+    /** Least time between two pushes of committed entries down the learner tree, per agent (0: every apply at once; absent: members × 5 ms within 100–5000). */
+    learnerBatchMs?: number;
+  };
 }
 
 export const DEFAULT_CONFIG: SwarmConfig = {
@@ -46,6 +50,7 @@ export type SwarmConfigInput = {
   failure?: { heartbeatMs?: number; timeoutMs?: number };
   consensus?: {
     threshold?: number; voters?: number; snapshotEvery?: number; heartbeatMs?: number; electionMs?: number; fastFailover?: boolean;
+    learnerBatchMs?: number;
   };
 };
 

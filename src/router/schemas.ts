@@ -38,6 +38,7 @@ export const CreateSwarm = z.strictObject({
       heartbeatMs: IntervalMs.optional().describe("Log leader heartbeat, 20-60000 ms (default 5000)."),
       electionMs: z.int().min(2 * LIMITS.minIntervalMs).max(600_000).optional().describe("Log election timeout, at least twice heartbeatMs (default 15000)."),
       fastFailover: z.boolean().optional().describe("Replace a failed log leader on evidence (default true; off only to measure the difference)."),
+      learnerBatchMs: z.int().min(0).max(60_000).optional().describe("Least time between two pushes of committed entries down the learner tree, per agent, 0-60000 ms (default: 5 ms per member, within 100-5000; 0 = push every apply at once)."),
     })
     .optional()
     .describe("Replicated log settings (all optional)."),

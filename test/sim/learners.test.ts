@@ -33,6 +33,27 @@ describe("learners off the leader's path", () => {
     expect(r.leader.peerCalls).toBeLessThanOrEqual(5 + 2);
   });
 
+  test("pushes down the tree are paced: a stream of writes costs a learner one call per batch interval, not one per write", () => {
+    // 40 members: the default interval is 40 × 5 = 200 ms; writes every ~20 ms (20 ms apart after each commit).
+    const paced = writeCost({ n: 40, seed: 4, writes: 30 });
+    const unpaced = writeCost({ n: 40, seed: 4, writes: 30, config: { consensus: { learnerBatchMs: 0 } } });
+    for (const r of [paced, unpaced]) {
+      expect(r.acked).toBe(30);
+      expect(r.staleness.missing).toBe(0);
+    }
+    // Unpaced, the leader pushes every write to its ROOT_FANOUT children; paced, a batch at most every 200 ms.
+    expect(unpaced.leaderCallsByType["raft.learn"]).toBeGreaterThanOrEqual(ROOT_FANOUT);
+    expect(paced.leaderCallsByType["raft.learn"]).toBeLessThanOrEqual(ROOT_FANOUT / 3);
+    // The learners' own calls (passing batches on) fall by the batch factor; their rows (one log row and
+    // one state row per write, the applied index once per batch) much less.
+    expect(paced.learners.peerCalls).toBeLessThan(unpaced.learners.peerCalls / 3);
+    expect(paced.learners.total).toBeLessThan(unpaced.learners.total * 0.6);
+    // Staleness: at most the batch interval plus a call (≤ 10 ms in this simulator) per level of the tree
+    // (depth ≤ 4 at 40 members with fan-outs 2 and 4); unpaced, about the depth in calls.
+    expect(paced.staleness.max).toBeLessThanOrEqual(200 + 4 * 10);
+    expect(unpaced.staleness.max).toBeLessThanOrEqual(4 * 10);
+  });
+
   test("a learner that was down, and the children of a crashed agent, catch up by pulling by index", () => {
     const sim = new Simulator(21, { delayMinMs: 1, delayMaxMs: 10 });
     const ids = sim.createSwarm(30, FAST);

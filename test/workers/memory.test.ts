@@ -88,6 +88,41 @@ describe("memory store on the replicated log", () => {
     expect((await view("memdeadlines", agent)).stats.alarms - before).toBeLessThanOrEqual(2);
   }, 30_000);
 
+  test("pushes down the learner tree are paced: back-to-back writes go down in batches, a held batch when its interval ends", async () => {
+    // Timers a minute long: no gossip or heartbeat carries the writes to the learners in the next seconds.
+    const slow = {
+      gossip: { intervalMs: 60_000 }, failure: { heartbeatMs: 60_000, timeoutMs: 600_000 },
+      consensus: { voters: 2, heartbeatMs: 60_000, electionMs: 600_000, learnerBatchMs: 1000 },
+    };
+    const c = await api("POST", "/v1/swarms", { swarmId: "mempaced", agents: 6, ...slow });
+    const leader = await leaderOf("mempaced", c.body.agents);
+    const learners: string[] = (await view("mempaced", leader)).raft.learners;
+    // Two voters: the follower learns of commits only down the tree too (the leader broadcasts no bare commit).
+    expect(learners.length).toBe(4);
+    const pushes = async () => ((await view("mempaced", leader)).stats.core as Record<string, number>)["raft.pushes"] ?? 0;
+    /** Writes back to back at the leader; resolves when every learner serves the last one (stale reads). */
+    const burst = async (tag: string, n: number) => {
+      let last = 0;
+      for (let i = 0; i < n; i++) {
+        const w = await api("PUT", `/v1/swarms/mempaced/memory/p/${tag}${i}`, { value: i }, { headers: { "x-mesh-via": leader } });
+        expect(w.status).toBe(200);
+        last = w.body.version;
+      }
+      // The interval (1 s) and a few calls; before the writes' own 8 s deadlines would wake the leader anyway.
+      await waitFor(async () => {
+        const rs = await Promise.all(learners.map((a) => api("GET", `/v1/swarms/mempaced/memory/p/${tag}${n - 1}?consistency=stale`, undefined, { headers: { "x-mesh-via": a } })));
+        return rs.every((r) => r.status === 200 && r.body.version === last);
+      }, 6000, 100);
+    };
+    // Two writes: the first goes down the tree at once, the second is held and goes out when the interval ends.
+    await burst("a", 2);
+    await sleep(1200);
+    // Five writes: two batches (the first write, then the other four together), not five: ROOT_FANOUT pushes each.
+    const before = await pushes();
+    await burst("b", 5);
+    expect((await pushes()) - before).toBeLessThanOrEqual(2 * 2);
+  }, 40_000);
+
   test("write 100 keys, crash the leader, keep writing: a new leader; every acknowledged write survives everywhere", async () => {
     const c = await api("POST", "/v1/swarms", { swarmId: "memcrash", agents: 8, ...FAST });
     const ids: string[] = c.body.agents;

@@ -21,7 +21,7 @@
 // state machine's rows under `sm:<name>:`. Term, vote and entries are in these rows — written in the
 // same transaction as everything else of the input — before any message that depends on them is sent.
 import { DEFAULT_CONFIG } from "../config";
-import { hash32, rankByHash, VOTER_SEED } from "../hash";
+import { rankByHash, VOTER_SEED } from "../hash";
 import { isId } from "../ids";
 import type { CallResult, Context, Envelope, InitOptions, MemberChange, Module, Persisted } from "../protocol";
 import { num, prefixEnd } from "../store";
@@ -48,6 +48,16 @@ const TREE_SEED = 0x74726565;
 const LEARNERS_VIA_TREE = true;
 /** A pull not answered within this long may be sent again (to anyone). */
 const PULL_RETRY_MS = 2000;
+/** Entries held for the next tree push beyond which it goes out at once (bounds a push's size and memory). */
+const MAX_SPREAD_BATCH = 256;
+/**
+ * The default pace of tree pushes scales with the swarm: one push per agent per (members × this) ms,
+ * within [MIN_BATCH_MS, MAX_BATCH_MS]. Every wave down the tree costs one call per member, so waves at
+ * most every members × 5 ms cap the swarm's learner traffic at about 200 calls/s whatever the write rate.
+ */
+const BATCH_MS_PER_MEMBER = 5;
+const MIN_BATCH_MS = 100;
+const MAX_BATCH_MS = 5000;
 
 export interface RaftStatus {
   role: string;
@@ -87,10 +97,15 @@ export class ReplicatedLog implements Module {
   private readonly stats = { proposals: 0, proposalGroups: 0, applied: 0, elections: 0, snapshotsSent: 0, pushes: 0, pulls: 0, pullsServed: 0 };
   /** The spreading tree's root (the leader) as last heard, for agents that do not follow the leader directly. */
   private treeRoot: string | null = null;
-  private treeCache: { key: string; order: string[]; pos: Map<string, number> } | null = null;
+  private treeCache: { root: string; config: Readonly<RaftConfig>; order: string[]; pos: Map<string, number> } | null = null;
   /** A neighbour seen ahead of this agent's commit index: pull from it if still behind a round later. */
   private lag: { index: number; since: number; from: string } | null = null;
   private pullSent: { to: string; at: number } | null = null;
+  /** Entries applied here and not yet passed to this agent's children, and when it last pushed (paced). */
+  private spreadQueue: Entry[] = [];
+  private spreadAt = -Infinity;
+  /** Set while a push from the tree is being taken in: what it applies is passed on at once. */
+  private inWave = false;
 
   constructor(private readonly ctx: Context, machines: StateMachine[]) {
     this.machines = new Map(machines.map((m) => [m.name, m]));
@@ -107,6 +122,15 @@ export class ReplicatedLog implements Module {
    */
   private get viaTree(): boolean {
     return LEARNERS_VIA_TREE;
+  }
+
+  /** The least time between two pushes of one agent down the tree: the configured one, or by the swarm's size. */
+  private get batchMs(): number {
+    const set = this.ctx.config.consensus.learnerBatchMs;
+    if (set !== undefined) return set;
+    const c = this.raft?.configView();
+    const members = c ? c.voters.length + c.learners.length : 0;
+    return Math.min(MAX_BATCH_MS, Math.max(MIN_BATCH_MS, members * BATCH_MS_PER_MEMBER));
   }
 
   private get fast(): boolean {
@@ -265,6 +289,7 @@ export class ReplicatedLog implements Module {
     const raft = this.raft;
     if (!raft) return;
     this.advance(now, lateMs);
+    this.flushSpread(now);
     if (raft.role !== "leader") return;
     this.reconfigure();
     // One due command (an expiry sweep) per machine in the log at a time: until it is applied, another
@@ -293,6 +318,7 @@ export class ReplicatedLog implements Module {
     let d: number | null = null;
     const ticks = raft.ticksUntilAction();
     if (ticks !== null) d = this.countedAt + Math.max(1, Math.ceil(ticks * this.timing.tickMs - this.carryMs));
+    if (this.spreadQueue.length) d = Math.min(d ?? Infinity, this.spreadAt + this.batchMs);
     if (raft.role === "leader") {
       for (const [name, m] of this.machines) {
         const t = !this.duePending(name) && m.nextDue ? m.nextDue() : null;
@@ -387,11 +413,17 @@ export class ReplicatedLog implements Module {
     if (this.pullSent?.to === from) this.pullSent = null;
     this.treeRoot = m.root;
     raft.hearOfLeader(m.root, m.term);
-    if (m.snapshot) this.absorb(raft.learnSnapshot(m.snapshot));
-    const { gap, ready } = raft.learn({ commit: m.commit, commitTerm: m.commitTerm, entries: m.entries });
-    this.absorb(ready);
-    // Entries that do not connect to our log: the sender is ahead of us, ask it from our commit on.
-    if (gap) this.pull(from);
+    this.inWave = true;
+    try {
+      if (m.snapshot) this.absorb(raft.learnSnapshot(m.snapshot));
+      const { gap, ready } = raft.learn({ commit: m.commit, commitTerm: m.commitTerm, entries: m.entries });
+      this.absorb(ready);
+      this.flushSpread(this.ctx.now(), true);
+      // Entries that do not connect to our log: the sender is ahead of us, ask it from our commit on.
+      if (gap) this.pull(from);
+    } finally {
+      this.inWave = false;
+    }
   }
 
   private pull(from: string): void {
@@ -411,11 +443,29 @@ export class ReplicatedLog implements Module {
     this.ctx.send(to, "tree", { msg });
   }
 
-  /** Pass newly applied entries to this agent's children in the tree rooted at the leader. */
+  /**
+   * Pass newly applied entries to this agent's children in the tree rooted at the leader. Entries applied
+   * from the log itself (the leader's commits, a voter's) are paced: at most one push per batch interval
+   * (`consensus.learnerBatchMs`, by default members × 5 ms), the first at once, what is applied in between
+   * held and sent together. A push that arrives down the tree is passed on at once, with anything held:
+   * the wave is already paced by the root. Under a stream of writes a learner then costs one call per
+   * batch, not one per write, and the waves stay clear of the writes' own path; a learner is behind the
+   * commit by at most one batch interval plus the tree's depth in calls.
+   */
   private spread(entries: Entry[]): void {
-    const raft = this.raft!;
+    for (const e of entries) this.spreadQueue.push(e);
+    this.flushSpread(this.ctx.now(), this.inWave);
+  }
+
+  private flushSpread(now: number, force = false): void {
+    if (!this.spreadQueue.length || !this.raft) return;
+    if (!force && now - this.spreadAt < this.batchMs && this.spreadQueue.length < MAX_SPREAD_BATCH) return;
+    const entries = this.spreadQueue;
+    this.spreadQueue = [];
+    this.spreadAt = now;
+    const raft = this.raft;
     const root = raft.role === "leader" ? this.ctx.self : (raft.leader ?? this.treeRoot);
-    if (!root || !entries.length) return;
+    if (!root) return;
     const kids = this.children(root);
     if (!kids.length) return;
     const last = entries[entries.length - 1];
@@ -434,12 +484,12 @@ export class ReplicatedLog implements Module {
    * not cut a subtree off; views that differ are repaired by pulls.
    */
   private children(root: string): string[] {
-    const c = this.raft!.configuration();
-    const all = Array.from(new Set([...c.voters, ...c.learners]));
-    const key = `${root}|${all.length}|${all.reduce((h, id) => (h ^ hash32(id)) >>> 0, 0)}`;
-    if (this.treeCache?.key !== key) {
+    const c = this.raft!.configView();
+    // The order changes only with the root or the configuration (a new object each time it changes).
+    if (this.treeCache?.root !== root || this.treeCache.config !== c) {
+      const all = Array.from(new Set([...c.voters, ...c.learners]));
       const order = [root, ...rankByHash(all.filter((x) => x !== root), TREE_SEED)];
-      this.treeCache = { key, order, pos: new Map(order.map((id, i) => [id, i])) };
+      this.treeCache = { root, config: c, order, pos: new Map(order.map((id, i) => [id, i])) };
     }
     const { order, pos } = this.treeCache;
     const me = pos.get(this.ctx.self);
@@ -607,6 +657,8 @@ export class ReplicatedLog implements Module {
       }
       this.applied = r.snapshot.meta.index;
       raft.advanceApplied(this.applied);
+      // Held entries no longer connect to what follows: children that miss them pull (by index).
+      this.spreadQueue = [];
       ctx.persist({ op: "put", key: "applied", value: this.applied });
       ctx.output(`applied:${this.applied}`, { term: r.snapshot.meta.term, result: null });
     }

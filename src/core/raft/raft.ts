@@ -252,6 +252,11 @@ export class Raft {
     return cloneConfig(this.config);
   }
 
+  /** The configuration in force, not copied (read only; a new object whenever it changes). */
+  configView(): Readonly<RaftConfig> {
+    return this.config;
+  }
+
   snapshotMeta(): SnapshotMeta {
     return { ...this.snap, config: cloneConfig(this.snap.config) };
   }
@@ -425,7 +430,8 @@ export class Raft {
       const added = entries.slice(firstNew).map(cloneEntry);
       this.log.push(...added);
       this.queueAppend(from0, added, truncate);
-      this.config = this.latestConfig();
+      // The configuration is the log's latest config entry: it changes only if one came or went.
+      if (truncate || added.some((e) => e.kind === "config")) this.config = this.latestConfig();
     }
     if (this.termAt(l.commit) !== l.commitTerm) return { gap: true, ready: this.stopCampaignIfLearner() };
     this.setCommit(l.commit);
@@ -856,7 +862,8 @@ export class Raft {
       const added = m.entries.slice(firstNew).map(cloneEntry);
       this.log.push(...added);
       this.queueAppend(from0, added, truncate);
-      this.config = this.latestConfig();
+      // The configuration is the log's latest config entry: it changes only if one came or went.
+      if (truncate || added.some((e) => e.kind === "config")) this.config = this.latestConfig();
     }
     const lastNew = m.prevIndex + m.entries.length;
     if (m.commit > this.commit) this.setCommit(Math.min(m.commit, lastNew));
