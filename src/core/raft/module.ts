@@ -59,6 +59,11 @@ const BATCH_MS_PER_MEMBER = 5;
 const MIN_BATCH_MS = 100;
 const MAX_BATCH_MS = 5000;
 
+/** The default batch interval for a configuration of `members` voters and learners. */
+export function defaultLearnerBatchMs(members: number): number {
+  return Math.min(MAX_BATCH_MS, Math.max(MIN_BATCH_MS, members * BATCH_MS_PER_MEMBER));
+}
+
 export interface RaftStatus {
   role: string;
   term: number;
@@ -129,8 +134,7 @@ export class ReplicatedLog implements Module {
     const set = this.ctx.config.consensus.learnerBatchMs;
     if (set !== undefined) return set;
     const c = this.raft?.configView();
-    const members = c ? c.voters.length + c.learners.length : 0;
-    return Math.min(MAX_BATCH_MS, Math.max(MIN_BATCH_MS, members * BATCH_MS_PER_MEMBER));
+    return defaultLearnerBatchMs(c ? c.voters.length + c.learners.length : 0);
   }
 
   private get fast(): boolean {
