@@ -112,6 +112,9 @@ async function proposeGrouped(s: Shell, cmd: MemCommand, deadline: number): Prom
     group.forEach((q) => q.answer({ ok: false, leader: null }));
     throw err;
   } finally {
+    // Writes are waiting: let one turn of the event loop pass first, so the requests already queued to
+    // run on this agent (often the writers just answered, back with their next write) join the group.
+    if (lane.queue.length > 0) await new Promise((r) => setTimeout(r, 0));
     if (lane.queue.length > 0) lane.queue[0].turn();
     else lane.busy = false;
   }
