@@ -1,6 +1,7 @@
 // Group commit at the leader (src/agent/replicated.ts), against a stand-in for the agent's shell: which
 // writes are proposed together. The log itself is faked (it hands out indexes and applies on demand);
-// test/core/write-path.test.ts checks what the real log does with a group.
+// test/core/write-path.test.ts checks what the real log does with a group. (Here, not in `core`: the
+// shell is Workers code.)
 import { describe, expect, test } from "vitest";
 import type { Shell } from "../../src/agent/shell";
 import { writeMemory } from "../../src/agent/replicated";
