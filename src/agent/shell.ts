@@ -129,13 +129,14 @@ export class Shell {
       replies = null;
     }
     this.report(e.to, e.mod, e.type, replies !== null, Date.now() - t0);
-    if (!replies?.length) return;
-    for (const r of replies) {
+    // A reply, or a failed call, can leave work for later (a tree push held for its batch interval, a
+    // failed push to send again): keep the alarm by then. A call answered with nothing changes nothing.
+    if (replies !== null && replies.length === 0) return;
+    for (const r of replies ?? []) {
       if (!this.node || this.chaos.crashed) return;
       if (!(await this.incoming(r))) continue;
       this.commit(this.node.receive(r, Date.now()));
     }
-    // A reply can leave work for later (a tree push held for its batch interval): keep the alarm by then.
     await this.arm();
   }
 

@@ -77,6 +77,28 @@ describe("learners off the leader's path", () => {
     expect(pulls).toBeGreaterThan(0);
   });
 
+  test("a push the platform reports as failed is sent again from its index: a learner back within a few intervals catches up without a pull", () => {
+    // SWIM rounds of 2 s: a pull (after a neighbour was seen ahead for a round) would take seconds; the
+    // batch interval at 30 members is 150 ms.
+    const slowSwim = { ...FAST, failure: { heartbeatMs: 2000, timeoutMs: 20_000 } };
+    const sim = new Simulator(31, { delayMinMs: 1, delayMaxMs: 10 });
+    const ids = sim.createSwarm(30, slowSwim);
+    sim.runFor(8000);
+    const leader = leaderOf(sim)!;
+    const learner = ids.find((id) => !leader.core!.mods.raft.status()!.voters.includes(id))!;
+    sim.crash(learner);
+    for (let i = 0; i < 3; i++) (put(sim, leader, `r${i}`, i), sim.runFor(20));
+    sim.runFor(300); // the pushes to it were refused, and sent again (refused again) while it was down
+    sim.restart(learner);
+    sim.runFor(700);
+    const node = sim.nodes.get(learner)!.core!;
+    expect(node.mods.raft.appliedIndex()).toBe(leader.core!.mods.raft.appliedIndex());
+    expect(node.mods.raft.machine<KvStore>("kv")!.get("n", "r2", sim.now)?.value).toBe(2);
+    expect(node.counters()["raft.pulls"] ?? 0).toBe(0);
+    const resends = sim.live().reduce((s, n) => s + (n.core!.counters()["raft.resends"] ?? 0), 0);
+    expect(resends).toBeGreaterThan(0);
+  });
+
   test("the State Machine Safety check catches a learner applying another entry at a committed index", () => {
     const sim = new Simulator(5, { delayMinMs: 1, delayMaxMs: 10 });
     const ids = sim.createSwarm(8, FAST);

@@ -99,7 +99,7 @@ export class ReplicatedLog implements Module {
   /** Confirmed reads waiting for the state machines to catch up to their index. */
   private readyReads: Array<{ ctx: number; index: number }> = [];
   private readonly machines: Map<string, StateMachine>;
-  private readonly stats = { proposals: 0, proposalGroups: 0, applied: 0, elections: 0, snapshotsSent: 0, pushes: 0, pulls: 0, pullsServed: 0 };
+  private readonly stats = { proposals: 0, proposalGroups: 0, applied: 0, elections: 0, snapshotsSent: 0, pushes: 0, pulls: 0, pullsServed: 0, resends: 0 };
   /** The spreading tree's root (the leader) as last heard, for agents that do not follow the leader directly. */
   private treeRoot: string | null = null;
   private treeCache: { root: string; config: Readonly<RaftConfig>; order: string[]; pos: Map<string, number> } | null = null;
@@ -111,6 +111,13 @@ export class ReplicatedLog implements Module {
   private spreadAt = -Infinity;
   /** Set while a push from the tree is being taken in: what it applies is passed on at once. */
   private inWave = false;
+  /**
+   * Per child, the first index of the pushes to it not yet known to have arrived (cleared when a push to
+   * it succeeds), and the pushes to send again after a failure, from that index, at `resendAt`.
+   */
+  private readonly pushedFrom = new Map<string, number>();
+  private readonly resend = new Map<string, number>();
+  private resendAt: number | null = null;
 
   constructor(private readonly ctx: Context, machines: StateMachine[]) {
     this.machines = new Map(machines.map((m) => [m.name, m]));
@@ -294,6 +301,7 @@ export class ReplicatedLog implements Module {
     if (!raft) return;
     this.advance(now, lateMs);
     this.flushSpread(now);
+    this.sendResends(now);
     if (raft.role !== "leader") return;
     this.reconfigure();
     // One due command (an expiry sweep) per machine in the log at a time: until it is applied, another
@@ -323,6 +331,7 @@ export class ReplicatedLog implements Module {
     const ticks = raft.ticksUntilAction();
     if (ticks !== null) d = this.countedAt + Math.max(1, Math.ceil(ticks * this.timing.tickMs - this.carryMs));
     if (this.spreadQueue.length) d = Math.min(d ?? Infinity, this.spreadAt + this.batchMs);
+    if (this.resendAt !== null) d = Math.min(d ?? Infinity, this.resendAt);
     if (raft.role === "leader") {
       for (const [name, m] of this.machines) {
         const t = !this.duePending(name) && m.nextDue ? m.nextDue() : null;
@@ -350,6 +359,10 @@ export class ReplicatedLog implements Module {
    * depose a healthy leader.
    */
   onCall(r: CallResult): void {
+    if (r.mod === "raft" && r.type === "tree" && this.raft && this.viaTree) {
+      if (r.ok) this.pushedFrom.delete(r.to);
+      else this.pushFailed(r.to);
+    }
     const raft = this.raft;
     if (!raft || !this.fast || r.ok || r.to !== raft.leader || raft.role === "leader") return;
     raft.forgetLeader(r.to);
@@ -404,14 +417,7 @@ export class ReplicatedLog implements Module {
     const raft = this.raft!;
     if (m.type === "pull") {
       // Serve committed entries by index (answered inline by the shell: one call for the pair).
-      const r = raft.committedFrom(m.from);
-      if (r === null) return;
-      this.stats.pullsServed++;
-      if (r === "snapshot") {
-        if (raft.snapshotMeta().index < this.applied) this.absorb(raft.compact(this.applied, null));
-        const meta = raft.snapshotMeta();
-        this.sendLearn(from, { commit: meta.index, commitTerm: meta.term, entries: [] }, { meta, data: this.snapshotData() });
-      } else this.sendLearn(from, r);
+      if (this.sendFrom(from, m.from)) this.stats.pullsServed++;
       return;
     }
     if (this.pullSent?.to === from) this.pullSent = null;
@@ -427,6 +433,47 @@ export class ReplicatedLog implements Module {
       if (gap) this.pull(from);
     } finally {
       this.inWave = false;
+    }
+  }
+
+  /** Send `to` the committed entries from `index` on (a snapshot if compacted away); false when there are none. */
+  private sendFrom(to: string, index: number): boolean {
+    const raft = this.raft!;
+    const r = raft.committedFrom(index);
+    if (r === null) return false;
+    if (r === "snapshot") {
+      if (raft.snapshotMeta().index < this.applied) this.absorb(raft.compact(this.applied, null));
+      const meta = raft.snapshotMeta();
+      this.sendLearn(to, { commit: meta.index, commitTerm: meta.term, entries: [] }, { meta, data: this.snapshotData() });
+    } else this.sendLearn(to, r);
+    return true;
+  }
+
+  /**
+   * A push the platform reported as failed (the child's object refused or did not answer): send it again
+   * from the same index at the next batch interval, and again while it keeps failing, until the
+   * failure detector declares the child dead (then its own children take its place). The child would
+   * otherwise wait for a pull, a SWIM round or more after it noticed a neighbour ahead.
+   */
+  private pushFailed(to: string): void {
+    const from = this.pushedFrom.get(to);
+    if (from === undefined) return;
+    this.pushedFrom.delete(to);
+    this.resend.set(to, Math.min(this.resend.get(to) ?? from, from));
+    this.resendAt ??= this.ctx.now() + this.batchMs;
+  }
+
+  private sendResends(now: number): void {
+    if (this.resendAt === null || now < this.resendAt) return;
+    this.resendAt = null;
+    const again = Array.from(this.resend);
+    this.resend.clear();
+    for (const [to, from] of again) {
+      const st = this.ctx.members.member(to)?.status;
+      if (st === "dead" || st === "left") continue;
+      if (!this.sendFrom(to, from)) continue;
+      this.stats.resends++;
+      this.pushedFrom.set(to, from);
     }
   }
 
@@ -476,6 +523,7 @@ export class ReplicatedLog implements Module {
     const l: Learned = { commit: last.index, commitTerm: last.term, entries };
     for (const k of kids) {
       this.stats.pushes++;
+      if (!this.pushedFrom.has(k) && !this.resend.has(k)) this.pushedFrom.set(k, entries[0].index);
       // A voter the leader knows holds the entries needs only the commit index (smaller payload).
       this.sendLearn(k, raft.matchOf(k) >= last.index ? { ...l, entries: [] } : l);
     }
