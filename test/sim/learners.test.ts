@@ -99,6 +99,23 @@ describe("learners off the leader's path", () => {
     expect(resends).toBeGreaterThan(0);
   });
 
+  test("pushes to a child that stays down are sent again less and less often (the wait doubles per failure)", () => {
+    const slowSwim = { ...FAST, failure: { heartbeatMs: 2000, timeoutMs: 20_000 } };
+    const sim = new Simulator(32, { delayMinMs: 1, delayMaxMs: 10 });
+    const ids = sim.createSwarm(30, slowSwim);
+    sim.runFor(8000);
+    const leader = leaderOf(sim)!;
+    const learner = ids.find((id) => !leader.core!.mods.raft.status()!.voters.includes(id))!;
+    sim.crash(learner);
+    const resends = () => sim.live().reduce((s, n) => s + (n.core!.counters()["raft.resends"] ?? 0), 0);
+    const before = resends();
+    put(sim, leader, "gone", 1);
+    // 3 s, interval 150 ms: tries after 150, 300, 600 and 1,200 ms more (2.25 s in all) — 20 at a fixed interval.
+    sim.runFor(3000);
+    expect(resends() - before).toBeGreaterThanOrEqual(3);
+    expect(resends() - before).toBeLessThanOrEqual(5);
+  });
+
   test("the State Machine Safety check catches a learner applying another entry at a committed index", () => {
     const sim = new Simulator(5, { delayMinMs: 1, delayMaxMs: 10 });
     const ids = sim.createSwarm(8, FAST);

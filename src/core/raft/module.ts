@@ -113,11 +113,12 @@ export class ReplicatedLog implements Module {
   private inWave = false;
   /**
    * Per child, the first index of the pushes to it not yet known to have arrived (cleared when a push to
-   * it succeeds), and the pushes to send again after a failure, from that index, at `resendAt`.
+   * it succeeds); the pushes to send again after a failure (from that index, when); and the failures in a
+   * row, which double the wait before the next try.
    */
   private readonly pushedFrom = new Map<string, number>();
-  private readonly resend = new Map<string, number>();
-  private resendAt: number | null = null;
+  private readonly resend = new Map<string, { from: number; at: number }>();
+  private readonly pushFails = new Map<string, number>();
 
   constructor(private readonly ctx: Context, machines: StateMachine[]) {
     this.machines = new Map(machines.map((m) => [m.name, m]));
@@ -331,7 +332,8 @@ export class ReplicatedLog implements Module {
     const ticks = raft.ticksUntilAction();
     if (ticks !== null) d = this.countedAt + Math.max(1, Math.ceil(ticks * this.timing.tickMs - this.carryMs));
     if (this.spreadQueue.length) d = Math.min(d ?? Infinity, this.spreadAt + this.batchMs);
-    if (this.resendAt !== null) d = Math.min(d ?? Infinity, this.resendAt);
+    const resend = this.nextResend();
+    if (resend !== null) d = Math.min(d ?? Infinity, resend);
     if (raft.role === "leader") {
       for (const [name, m] of this.machines) {
         const t = !this.duePending(name) && m.nextDue ? m.nextDue() : null;
@@ -360,7 +362,7 @@ export class ReplicatedLog implements Module {
    */
   onCall(r: CallResult): void {
     if (r.mod === "raft" && r.type === "tree" && this.raft && this.viaTree) {
-      if (r.ok) this.pushedFrom.delete(r.to);
+      if (r.ok) (this.pushedFrom.delete(r.to), this.pushFails.delete(r.to));
       else this.pushFailed(r.to);
     }
     const raft = this.raft;
@@ -451,30 +453,40 @@ export class ReplicatedLog implements Module {
 
   /**
    * A push the platform reported as failed (the child's object refused or did not answer): send it again
-   * from the same index at the next batch interval, and again while it keeps failing, until the
-   * failure detector declares the child dead (then its own children take its place). The child would
-   * otherwise wait for a pull, a SWIM round or more after it noticed a neighbour ahead.
+   * from the same index after a batch interval, doubled for each failure in a row (at most 64 intervals),
+   * until the child answers or the failure detector declares it dead (then its own children take its
+   * place). The child would otherwise wait for a pull, a SWIM round or more after it noticed a neighbour
+   * ahead.
    */
   private pushFailed(to: string): void {
     const from = this.pushedFrom.get(to);
     if (from === undefined) return;
     this.pushedFrom.delete(to);
-    this.resend.set(to, Math.min(this.resend.get(to) ?? from, from));
-    this.resendAt ??= this.ctx.now() + this.batchMs;
+    const fails = this.pushFails.get(to) ?? 0;
+    this.pushFails.set(to, fails + 1);
+    const at = this.ctx.now() + this.batchMs * 2 ** Math.min(fails, 6);
+    this.resend.set(to, { from: Math.min(this.resend.get(to)?.from ?? from, from), at });
   }
 
   private sendResends(now: number): void {
-    if (this.resendAt === null || now < this.resendAt) return;
-    this.resendAt = null;
-    const again = Array.from(this.resend);
-    this.resend.clear();
-    for (const [to, from] of again) {
+    for (const [to, { from, at }] of Array.from(this.resend)) {
+      if (at > now) continue;
+      this.resend.delete(to);
       const st = this.ctx.members.member(to)?.status;
-      if (st === "dead" || st === "left") continue;
+      if (st === "dead" || st === "left") {
+        this.pushFails.delete(to);
+        continue;
+      }
       if (!this.sendFrom(to, from)) continue;
       this.stats.resends++;
       this.pushedFrom.set(to, from);
     }
+  }
+
+  private nextResend(): number | null {
+    let d: number | null = null;
+    for (const { at } of this.resend.values()) if (d === null || at < d) d = at;
+    return d;
   }
 
   private pull(from: string): void {
