@@ -85,6 +85,8 @@ export interface AgentStats {
   forgedDropped: number;
   rowsWritten: number;
   chaosDropped: number;
+  /** Requests waiting on this agent whose deadline would still wake it (one alarm each at most). */
+  requestsWaiting: number;
   since: number;
   /** The core's counters (per module: `membership.pings`, `raft.elections`, …). */
   core: Record<string, number>;

@@ -218,7 +218,7 @@ export class Shell {
   }
 
   agentStats(): AgentStats {
-    return { ...this.stats, rowsWritten: this.store.rowsWritten, core: this.node?.counters() ?? {} };
+    return { ...this.stats, rowsWritten: this.store.rowsWritten, requestsWaiting: this.node?.waiting() ?? 0, core: this.node?.counters() ?? {} };
   }
 
   /** The memory is lost with a crash (storage is kept): every waiting request ends. */

@@ -15,6 +15,10 @@ export class Deadlines {
     removeSorted(this.at, t);
   }
 
+  get size(): number {
+    return this.at.length;
+  }
+
   earliest(): number | null {
     return this.at.length > 0 ? this.at[0] : null;
   }

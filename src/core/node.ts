@@ -141,6 +141,7 @@ export class Node {
   waitUntil = (at: number): void => this.requestDeadlines.add(at);
   /** The request that asked for `at` was answered before it: no need to wake then. */
   waitDone = (at: number): void => this.requestDeadlines.remove(at);
+  waiting = (): number => this.requestDeadlines.size; // requests whose deadline would still wake the agent
 
   /** Graceful leave: every module says goodbye, then the agent stops ticking. */
   leave(now: number): Effects {
