@@ -173,7 +173,7 @@ await bench("write-cost", () => {
     record("write-cost", `N=${n}: learner staleness p99 ms (commit → applied on a learner)`, r.staleness.p99, batch + depth * 10, `bound: batch interval ${batch} ms + tree depth ${depth} × 10 ms max delay; p50 ${r.staleness.p50}, max ${r.staleness.max}, ${r.staleness.samples} samples, ${r.staleness.missing} missing; write p50 ${r.latency.p50} ms`);
     record("write-cost", `N=${n}, unpaced: learner staleness p99 ms`, u.staleness.p99, depth * 10, `bound: tree depth ${depth} × 10 ms; leader calls per write ${u.leader.peerCalls.toFixed(2)}, all billed ops per write ${(u.leader.total + u.voters.total + u.learners.total).toFixed(0)} (paced ${(r.leader.total + r.voters.total + r.learners.total).toFixed(0)})`);
   }
-  // With 1% message loss a lost push is repaired by a pull once a neighbour's piggybacked commit index
+  // With 1% silent message loss (the sender sees no failure, so nothing is resent) a lost push is repaired by a pull once a neighbour's piggybacked commit index
   // stayed ahead for a SWIM round (failure.heartbeatMs, 3 s at the defaults).
   const lossy = writeCost({ n: 300, seed: 14_301, writes: 40, loss: 0.01 });
   record("write-cost", "N=300, 1% loss: learner staleness p99 ms", lossy.staleness.p99, null, `p50 ${lossy.staleness.p50}, max ${lossy.staleness.max}, ${lossy.staleness.missing} (entry, learner) pairs never applied in the window; leader calls per write ${lossy.leader.peerCalls.toFixed(2)}`);

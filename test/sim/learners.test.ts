@@ -22,6 +22,21 @@ function put(sim: Simulator, leader: SimNode, key: string, value: unknown): void
   sim.handle(leader, effects);
 }
 
+/**
+ * 30 agents with SWIM rounds of 2 s (a pull, after a neighbour was seen ahead for a round, would take
+ * seconds; the batch interval at 30 members is 150 ms), settled, and one learner crashed.
+ */
+function learnerDown(seed: number) {
+  const sim = new Simulator(seed, { delayMinMs: 1, delayMaxMs: 10 });
+  const ids = sim.createSwarm(30, { ...FAST, failure: { heartbeatMs: 2000, timeoutMs: 20_000 } });
+  sim.runFor(8000);
+  const leader = leaderOf(sim)!;
+  const learner = ids.find((id) => !leader.core!.mods.raft.status()!.voters.includes(id))!;
+  sim.crash(learner);
+  const resends = () => sim.live().reduce((s, n) => s + (n.core!.counters()["raft.resends"] ?? 0), 0);
+  return { sim, leader, learner, resends };
+}
+
 describe("learners off the leader's path", () => {
   test("at the defaults, N=40: the leader sends voters − 1 appends + ROOT_FANOUT pushes per write; every learner applies every write", () => {
     const r = writeCost({ n: 40, seed: 3, writes: 15 });
@@ -78,15 +93,7 @@ describe("learners off the leader's path", () => {
   });
 
   test("a push the platform reports as failed is sent again from its index: a learner back within a few intervals catches up without a pull", () => {
-    // SWIM rounds of 2 s: a pull (after a neighbour was seen ahead for a round) would take seconds; the
-    // batch interval at 30 members is 150 ms.
-    const slowSwim = { ...FAST, failure: { heartbeatMs: 2000, timeoutMs: 20_000 } };
-    const sim = new Simulator(31, { delayMinMs: 1, delayMaxMs: 10 });
-    const ids = sim.createSwarm(30, slowSwim);
-    sim.runFor(8000);
-    const leader = leaderOf(sim)!;
-    const learner = ids.find((id) => !leader.core!.mods.raft.status()!.voters.includes(id))!;
-    sim.crash(learner);
+    const { sim, leader, learner, resends } = learnerDown(31);
     for (let i = 0; i < 3; i++) (put(sim, leader, `r${i}`, i), sim.runFor(20));
     sim.runFor(300); // the pushes to it were refused, and sent again (refused again) while it was down
     sim.restart(learner);
@@ -95,19 +102,11 @@ describe("learners off the leader's path", () => {
     expect(node.mods.raft.appliedIndex()).toBe(leader.core!.mods.raft.appliedIndex());
     expect(node.mods.raft.machine<KvStore>("kv")!.get("n", "r2", sim.now)?.value).toBe(2);
     expect(node.counters()["raft.pulls"] ?? 0).toBe(0);
-    const resends = sim.live().reduce((s, n) => s + (n.core!.counters()["raft.resends"] ?? 0), 0);
-    expect(resends).toBeGreaterThan(0);
+    expect(resends()).toBeGreaterThan(0);
   });
 
   test("pushes to a child that stays down are sent again less and less often (the wait doubles per failure)", () => {
-    const slowSwim = { ...FAST, failure: { heartbeatMs: 2000, timeoutMs: 20_000 } };
-    const sim = new Simulator(32, { delayMinMs: 1, delayMaxMs: 10 });
-    const ids = sim.createSwarm(30, slowSwim);
-    sim.runFor(8000);
-    const leader = leaderOf(sim)!;
-    const learner = ids.find((id) => !leader.core!.mods.raft.status()!.voters.includes(id))!;
-    sim.crash(learner);
-    const resends = () => sim.live().reduce((s, n) => s + (n.core!.counters()["raft.resends"] ?? 0), 0);
+    const { sim, leader, resends } = learnerDown(32);
     const before = resends();
     put(sim, leader, "gone", 1);
     // 3 s, interval 150 ms: tries after 150, 300, 600 and 1,200 ms more (2.25 s in all) — 20 at a fixed interval.

@@ -109,8 +109,6 @@ export class ReplicatedLog implements Module {
   /** Entries applied here and not yet passed to this agent's children, and when it last pushed (paced). */
   private spreadQueue: Entry[] = [];
   private spreadAt = -Infinity;
-  /** Set while a push from the tree is being taken in: what it applies is passed on at once. */
-  private inWave = false;
   /**
    * Per child, the first index of the pushes to it not yet known to have arrived (cleared when a push to
    * it succeeds); the pushes to send again after a failure (from that index, when); and the failures in a
@@ -425,17 +423,13 @@ export class ReplicatedLog implements Module {
     if (this.pullSent?.to === from) this.pullSent = null;
     this.treeRoot = m.root;
     raft.hearOfLeader(m.root, m.term);
-    this.inWave = true;
-    try {
-      if (m.snapshot) this.absorb(raft.learnSnapshot(m.snapshot));
-      const { gap, ready } = raft.learn({ commit: m.commit, commitTerm: m.commitTerm, entries: m.entries });
-      this.absorb(ready);
-      this.flushSpread(this.ctx.now(), true);
-      // Entries that do not connect to our log: the sender is ahead of us, ask it from our commit on.
-      if (gap) this.pull(from);
-    } finally {
-      this.inWave = false;
-    }
+    if (m.snapshot) this.absorb(raft.learnSnapshot(m.snapshot));
+    const { gap, ready } = raft.learn({ commit: m.commit, commitTerm: m.commitTerm, entries: m.entries });
+    this.absorb(ready);
+    // A wave from the parent is passed on at once, with anything held here (it is paced at its root).
+    this.flushSpread(this.ctx.now(), true);
+    // Entries that do not connect to our log: the sender is ahead of us, ask it from our commit on.
+    if (gap) this.pull(from);
   }
 
   /** Send `to` the committed entries from `index` on (a snapshot if compacted away); false when there are none. */
@@ -517,7 +511,7 @@ export class ReplicatedLog implements Module {
    */
   private spread(entries: Entry[]): void {
     for (const e of entries) this.spreadQueue.push(e);
-    this.flushSpread(this.ctx.now(), this.inWave);
+    this.flushSpread(this.ctx.now());
   }
 
   private flushSpread(now: number, force = false): void {
