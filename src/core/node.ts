@@ -139,8 +139,7 @@ export class Node {
 
   /** A request waits until `at` at most: the alarm fires then and answers `node/deadline`. */
   waitUntil = (at: number): void => this.requestDeadlines.add(at);
-  /** The request that asked for `at` was answered before it: no need to wake then. */
-  waitDone = (at: number): void => this.requestDeadlines.remove(at);
+  waitDone = (at: number): void => this.requestDeadlines.remove(at); // answered before `at`: no need to wake then
   waiting = (): number => this.requestDeadlines.size; // requests whose deadline would still wake the agent
 
   /** Graceful leave: every module says goodbye, then the agent stops ticking. */
